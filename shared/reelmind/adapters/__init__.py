@@ -1,0 +1,1 @@
+"""One class per port per backend: `local` (the default) and `aws`."""

@@ -1,0 +1,105 @@
+"""Blob store on a folder. Keys are checked and resolved inside the root; writes are atomic."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+from reelmind.domain.keys import validate_key
+from reelmind.errors import InvalidKey, NotFound
+from reelmind.ports import BlobInfo, PresignedUpload
+
+ObjectCreated = Callable[[BlobInfo], None]
+
+
+class FolderBlobStore:
+    def __init__(self, root: Path, on_created: ObjectCreated | None = None, bucket: str = "local") -> None:
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.bucket = bucket
+        self._on_created = on_created
+
+    def _path(self, key: str) -> Path:
+        validate_key(key)
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root):
+            raise InvalidKey(f"the key {key!r} resolves outside the store")
+        return path
+
+    def _commit(self, key: str, write: Callable[[Path], object]) -> BlobInfo:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        os.close(fd)
+        try:
+            write(Path(tmp))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        info = self._info(key, path)
+        if self._on_created is not None:
+            self._on_created(info)
+        return info
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> BlobInfo:
+        return self._commit(key, lambda tmp: tmp.write_bytes(data))
+
+    def put_file(self, key: str, path: Path, content_type: str | None = None) -> BlobInfo:
+        return self._commit(key, lambda tmp: shutil.copyfile(path, tmp))
+
+    def get_bytes(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"no object at {key!r}") from None
+
+    def download(self, key: str, dest: Path) -> Path:
+        path = self._path(key)
+        try:
+            shutil.copyfile(path, dest)
+        except FileNotFoundError:
+            raise NotFound(f"no object at {key!r}") from None
+        return dest
+
+    def head(self, key: str) -> BlobInfo | None:
+        path = self._path(key)
+        return self._info(key, path) if path.is_file() else None
+
+    def list(self, prefix: str) -> Iterator[BlobInfo]:
+        base = self.root / prefix.rstrip("/") if prefix else self.root
+        folder = base if base.is_dir() else base.parent
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    yield self._info(key, path)
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = [b.key for b in self.list(prefix)]
+        for key in keys:
+            self._path(key).unlink(missing_ok=True)
+        return len(keys)
+
+    def presign_upload(self, key: str, max_bytes: int, expires_in_s: int) -> PresignedUpload:
+        self._path(key)
+        return PresignedUpload(
+            url="/videos", fields={"key": key}, key=key, max_bytes=max_bytes, expires_in_s=expires_in_s
+        )
+
+    def url_for(self, key: str, expires_in_s: int = 3600) -> str:
+        self._path(key)
+        return "/blobs/" + quote(key)
+
+    def local_path(self, key: str) -> Path:
+        return self._path(key)
+
+    @staticmethod
+    def _info(key: str, path: Path) -> BlobInfo:
+        st = path.stat()
+        return BlobInfo(key=key, size=st.st_size, etag=f"{st.st_size:x}-{st.st_mtime_ns:x}")

@@ -1,0 +1,152 @@
+"""A durable in-process queue in SQLite that carries the event shapes AWS delivers.
+
+Two things publish into it: the blob store (an S3 `ObjectCreated` notification record for every
+object written) and services (EventBridge envelopes). A runner drains it, handing each message to
+the handlers that `template.yaml` subscribes, with Lambda's asynchronous retry policy and a
+dead-letter table for messages that keep failing. Messages survive a crash of the process.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+from reelmind.adapters.local.sqlite import Database
+from reelmind.ports import BlobInfo, Event
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS queue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,            -- 's3' or 'eventbridge'
+    body TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    target TEXT                       -- set when a retry is for one handler only
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    target TEXT NOT NULL,
+    body TEXT NOT NULL,
+    error TEXT NOT NULL,
+    failed_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    seq: int
+    channel: str
+    body: dict[str, Any]
+    attempts: int
+    target: str | None
+
+
+class LocalQueue:
+    def __init__(self, path: Path, region: str = "local") -> None:
+        self.db = Database(path, SCHEMA)
+        self.region = region
+
+    # -- producers --------------------------------------------------------------------------
+    def object_created(self, bucket: str, info: BlobInfo) -> None:
+        self._push("s3", s3_notification(bucket, info, self.region))
+
+    def publish(self, envelopes: Sequence[dict[str, Any]]) -> None:
+        for envelope in envelopes:
+            self._push("eventbridge", envelope)
+
+    def _push(self, channel: str, body: dict[str, Any], target: str | None = None, attempts: int = 0) -> None:
+        with self.db.tx() as conn:
+            conn.execute(
+                "INSERT INTO queue (channel, body, attempts, target) VALUES (?, ?, ?, ?)",
+                (channel, json.dumps(body), attempts, target),
+            )
+
+    # -- consumer ----------------------------------------------------------------------------
+    def pop(self) -> Message | None:
+        with self.db.tx() as conn:
+            row = conn.execute("SELECT * FROM queue ORDER BY seq LIMIT 1").fetchone()
+            if row is None:
+                return None
+            conn.execute("DELETE FROM queue WHERE seq = ?", (row["seq"],))
+        return Message(row["seq"], row["channel"], json.loads(row["body"]), row["attempts"], row["target"])
+
+    def retry(self, message: Message, target: str) -> None:
+        self._push(message.channel, message.body, target=target, attempts=message.attempts + 1)
+
+    def dead_letter(self, message: Message, target: str, error: str) -> None:
+        with self.db.tx() as conn:
+            conn.execute(
+                "INSERT INTO dead_letters (channel, target, body, error, failed_at) VALUES (?, ?, ?, ?, ?)",
+                (message.channel, target, json.dumps(message.body), error, time.time()),
+            )
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        rows = self.db.read().execute("SELECT * FROM dead_letters ORDER BY seq").fetchall()
+        return [dict(r) for r in rows]
+
+    def pending(self) -> int:
+        return int(self.db.read().execute("SELECT COUNT(*) FROM queue").fetchone()[0])
+
+
+class LocalEventBus:
+    """The `EventBus` port locally: EventBridge envelopes into the queue."""
+
+    def __init__(self, queue: LocalQueue, bus_name: str = "reelmind") -> None:
+        self.queue = queue
+        self.bus_name = bus_name
+
+    def publish(self, events: Sequence[Event]) -> None:
+        self.queue.publish([eventbridge_envelope(e, self.bus_name, self.queue.region) for e in events])
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def s3_notification(bucket: str, info: BlobInfo, region: str) -> dict[str, Any]:
+    """The record S3 sends for an `ObjectCreated:Put`, with the key form-encoded as S3 does."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": region,
+                "eventTime": _now_iso(),
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "local",
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {
+                        "key": quote_plus(info.key, safe="/"),
+                        "size": info.size,
+                        "eTag": info.etag,
+                        "sequencer": f"{time.time_ns():016X}",
+                    },
+                },
+            }
+        ]
+    }
+
+
+def eventbridge_envelope(event: Event, bus_name: str, region: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": event.detail_type,
+        "source": event.source,
+        "account": "000000000000",
+        "time": _now_iso(),
+        "region": region,
+        "resources": [],
+        "detail": event.detail,
+        "event-bus-name": bus_name,
+    }

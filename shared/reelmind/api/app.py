@@ -1,0 +1,173 @@
+"""Routes for videos and their results. Errors map to responses in one place."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from reelmind import __version__
+from reelmind.domain.keys import DERIVED_PREFIX, validate_key
+from reelmind.domain.video import VideoStatus
+from reelmind.errors import (
+    BadRequest,
+    ConfigError,
+    FrameTooLarge,
+    InputError,
+    NotFound,
+    ReelMindError,
+    TooLarge,
+    TooLong,
+    TransientError,
+    UnsupportedMedia,
+)
+from reelmind.runtime import Runtime
+
+_STATUS = {
+    NotFound: 404,
+    TooLarge: 413,
+    UnsupportedMedia: 415,
+    TooLong: 422,
+    FrameTooLarge: 422,
+    BadRequest: 400,
+    InputError: 400,
+    TransientError: 503,
+    ConfigError: 500,
+}
+_CHUNK = 1 << 20
+
+
+def http_status(exc: ReelMindError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 500
+
+
+class UploadRequest(BaseModel):
+    filename: str = Field(min_length=1, max_length=255, examples=["my clip.mp4"])
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="ReelMind", version=__version__, description="The AI back end of a short-video platform."
+    )
+
+    @app.exception_handler(ReelMindError)
+    async def _typed_error(_: Request, exc: ReelMindError) -> JSONResponse:
+        return JSONResponse(
+            {"error": {"code": exc.code, "message": exc.message}}, status_code=http_status(exc)
+        )
+
+    def authenticate(request: Request) -> None:
+        keys = runtime.settings.api_keys
+        if not keys:
+            return  # locally without keys (loopback only); on AWS the gateway authenticates with IAM
+        supplied = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
+            "Bearer "
+        )
+        if not any(hmac.compare_digest(supplied.encode(), k.encode()) for k in keys):
+            raise _Unauthorized()
+
+    router = APIRouter(dependencies=[Depends(authenticate)])
+
+    @router.post("/videos", status_code=201)
+    async def create_video(request: Request) -> dict[str, Any]:
+        """JSON `{"filename"}` returns a presigned upload; locally a multipart `file` is taken directly."""
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("multipart/form-data"):
+            if runtime.local is None:
+                raise BadRequest(
+                    "upload the file with the presigned POST this endpoint returns for a JSON body"
+                )
+            form = await request.form()
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                raise BadRequest("the form needs a 'file' field with a file name")
+            return await _accept_file(runtime, upload)
+        try:
+            body = UploadRequest.model_validate(await request.json())
+        except ValueError as exc:
+            raise BadRequest(f'expected JSON {{"filename": ...}}: {exc}') from None
+        presigned = runtime.catalog.new_upload(body.filename)
+        return {
+            "upload": {
+                "url": presigned.url,
+                "fields": presigned.fields,
+                "key": presigned.key,
+                "max_bytes": presigned.max_bytes,
+                "expires_in_s": presigned.expires_in_s,
+            },
+            "video_id_rule": "v + the first 20 hex digits of the file's SHA-256",
+        }
+
+    @router.get("/videos")
+    def list_videos(
+        status: VideoStatus | None = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        page = runtime.catalog.videos(status, limit, cursor)
+        return {"items": [v.to_dict() for v in page.items], "cursor": page.cursor}
+
+    @router.get("/videos/{video_id}")
+    def get_video(video_id: str) -> dict[str, Any]:
+        return runtime.catalog.video(video_id)
+
+    if runtime.local is not None:
+        blob_root = runtime.local.blob_root
+
+        @router.get("/blobs/{key:path}")
+        def get_blob(key: str) -> FileResponse:
+            validate_key(key)
+            path = (blob_root / key).resolve()
+            if not key.startswith(DERIVED_PREFIX) or not path.is_relative_to(blob_root) or not path.is_file():
+                raise NotFound(f"no derived file {key!r}")
+            return FileResponse(path)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__, "backend": runtime.settings.backend}
+
+    @app.exception_handler(_Unauthorized)
+    async def _unauthorized(_: Request, __: _Unauthorized) -> JSONResponse:
+        return JSONResponse(
+            {"error": {"code": "unauthorized", "message": "a valid API key is required"}},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    app.include_router(router)
+    return app
+
+
+class _Unauthorized(Exception):
+    pass
+
+
+async def _accept_file(runtime: Runtime, upload: UploadFile) -> dict[str, Any]:
+    """Store a local upload under a fresh key, run the pipeline, return the video."""
+    key = runtime.catalog.new_upload(upload.filename or "video.mp4").key
+    limit = runtime.settings.limits.max_bytes
+    sha = hashlib.sha256()
+    size = 0
+    with tempfile.TemporaryDirectory(prefix="reelmind-upload-") as tmp:
+        path = Path(tmp) / "upload"
+        with path.open("wb") as fh:
+            while chunk := await upload.read(_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge(f"the upload is over the {limit}-byte limit")
+                sha.update(chunk)
+                fh.write(chunk)
+        await run_in_threadpool(runtime.blobs.put_file, key, path)
+    assert runtime.local is not None
+    await run_in_threadpool(runtime.local.drain)
+    return {"key": key, "video": runtime.catalog.video_for_upload(key, sha.hexdigest())}

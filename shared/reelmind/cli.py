@@ -1,0 +1,176 @@
+"""The `reelmind` command: process files locally, show results, serve the API, make sample clips."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from reelmind.domain import keys
+from reelmind.errors import ReelMindError
+from reelmind.runtime import Runtime, bootstrap
+from reelmind.services.catalog import upload_key
+from reelmind.services.ingest import sha256_file
+from reelmind.settings import Settings
+
+
+def _runtime() -> Runtime:
+    settings = Settings.from_env()
+    if settings.backend != "local":
+        raise SystemExit("this command runs the local backend; unset REELMIND_BACKEND or set it to 'local'")
+    return bootstrap(settings)
+
+
+def _videos_in(paths: Sequence[str]) -> list[Path]:
+    found: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found += sorted(
+                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in keys.VIDEO_SUFFIXES
+            )
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise SystemExit(f"no such file or folder: {raw}")
+    return found
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    rt = _runtime()
+    assert rt.local is not None
+    files = _videos_in(args.paths)
+    if not files:
+        print("no video files found", file=sys.stderr)
+        return 1
+    rows = []
+    with tqdm(files, unit="video", disable=args.quiet or None) as bar:
+        for f in bar:
+            bar.set_postfix_str(f.name[:40])
+            try:
+                key = upload_key(f.name)
+            except ReelMindError as exc:  # a file name we refuse (say, a .txt): go through ingest anyway
+                key = f"{keys.UPLOAD_PREFIX}{f.name}"
+                logging.getLogger(__name__).debug("using raw key for %s: %s", f, exc)
+            rt.blobs.put_file(key, f)
+            rt.local.drain()
+            rows.append((f, rt.catalog.video_for_upload(key, sha256_file(f))))
+    failed = 0
+    for f, video in rows:
+        if video is None:
+            print(f"{f}: no video recorded (see logs)")
+            failed += 1
+            continue
+        print(_summary(rt, f, video))
+        failed += video["status"] == "FAILED"
+    dead = rt.local.queue.dead_letters()
+    if dead:
+        print(f"{len(dead)} event(s) failed repeatedly and were dead-lettered", file=sys.stderr)
+    print(f"\ndata in {rt.settings.data_dir.resolve()}  (blobs under {rt.local.blob_root})")
+    return 1 if failed and args.strict else 0
+
+
+def _summary(rt: Runtime, f: Path, video: dict[str, Any]) -> str:
+    assert rt.local is not None
+    head = f"{f.name}: {video['video_id']} {video['status']}"
+    if video["status"] == "FAILED":
+        return f"{head}  [{video['error_code']}] {video['error']}"
+    media = video.get("media") or {}
+    res = video["results"]
+    ingest = res.get("ingest", {})
+    lines = [
+        f"{head}  {media.get('width')}x{media.get('height')} {media.get('duration_s')} s "
+        f"{len(ingest.get('shots', []))} shots, {len(ingest.get('keyframes', []))} keyframes"
+        + (", audio" if ingest.get("audio") else ", no audio"),
+    ]
+    thumb = res.get("thumbnail")
+    if thumb:
+        cover = thumb["cover"]
+        lines.append(f"    cover at {cover['time_s']} s -> {rt.local.blob_root / cover['sizes'][0]['key']}")
+        lines.append(f"    sprite -> {rt.local.blob_root / thumb['sprite']['key']}")
+    return "\n".join(lines)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    rt = _runtime()
+    try:
+        print(json.dumps(rt.catalog.video(args.video_id), indent=2, ensure_ascii=False))
+    except ReelMindError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rt = _runtime()
+    for v in rt.results.list_videos(limit=args.limit).items:
+        print(
+            f"{v.video_id}  {v.status.value:<10}  {v.source_key}"
+            + (f"  [{v.error_code}]" if v.error_code else "")
+        )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from reelmind.api.app import create_app
+
+    uvicorn.run(create_app(_runtime()), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    from reelmind import samples
+
+    out = Path(args.folder)
+    for name, clip in samples.write_standard(out).items():
+        print(
+            f"{clip.path}  {clip.frame_count} frames, cuts at {clip.cuts}"
+            + (f", blends {clip.blends}" if clip.blends else "")
+        )
+        del name
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="reelmind", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what each function does")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("process", help="ingest video files or folders through the local pipeline")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any video failed")
+    p.set_defaults(func=cmd_process)
+    p = sub.add_parser("show", help="print a video with every stored result as JSON")
+    p.add_argument("video_id")
+    p.set_defaults(func=cmd_show)
+    p = sub.add_parser("list", help="list videos, newest first")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("serve", help="serve the HTTP API on this machine")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("samples", help="write the generated sample clips into a folder")
+    p.add_argument("folder")
+    p.set_defaults(func=cmd_samples)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except ReelMindError as exc:
+        print(f"error [{exc.code}]: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Plain types and rules, free of I/O."""

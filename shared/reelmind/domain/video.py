@@ -1,0 +1,107 @@
+"""The video aggregate: identity, status, what ingest learned about the media."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class VideoStatus(enum.StrEnum):
+    PROCESSING = "PROCESSING"  # claimed by ingest; derived files may be partial
+    READY = "READY"  # ingest finished; derived files complete; analyzers may run
+    FAILED = "FAILED"  # terminal; `error_code` and `error` say why
+
+
+#: Statuses from which a (re)claim by ingest is allowed.
+CLAIMABLE = frozenset({VideoStatus.PROCESSING})
+
+
+def video_id_for_content(sha256_hex: str) -> str:
+    """Content-addressed id: the same bytes under any key are the same video."""
+    return "v" + sha256_hex[:20]
+
+
+def video_id_for_rejected_key(key: str) -> str:
+    """Id for an upload rejected before its bytes were read (a key that is not safe to open)."""
+    return "x" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    container: str
+    duration_s: float
+    size_bytes: int
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+    video_codec: str
+    audio_codec: str | None
+    audio_sample_rate: int | None
+    bitrate_bps: int
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_codec is not None
+
+    @property
+    def orientation(self) -> str:
+        if self.height > self.width:
+            return "portrait"
+        return "landscape" if self.width > self.height else "square"
+
+
+@dataclass(frozen=True, slots=True)
+class Shot:
+    index: int
+    start_frame: int  # inclusive
+    end_frame: int  # exclusive
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Keyframe:
+    shot_index: int
+    frame: int
+    time_s: float
+    key: str  # blob key of the full-resolution JPEG
+
+
+@dataclass(slots=True)
+class Video:
+    video_id: str
+    source_key: str
+    status: VideoStatus
+    created_at: float
+    updated_at: float
+    sha256: str | None = None
+    title: str | None = None
+    media: MediaInfo | None = None
+    error_code: str | None = None
+    error: str | None = None
+    aliases: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["status"] = self.status.value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Video:
+        media = data.get("media")
+        return cls(
+            video_id=data["video_id"],
+            source_key=data["source_key"],
+            status=VideoStatus(data["status"]),
+            created_at=float(data["created_at"]),
+            updated_at=float(data["updated_at"]),
+            sha256=data.get("sha256"),
+            title=data.get("title"),
+            media=MediaInfo(**media) if media else None,
+            error_code=data.get("error_code"),
+            error=data.get("error"),
+            aliases=list(data.get("aliases") or []),
+        )

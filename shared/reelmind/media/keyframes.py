@@ -1,0 +1,76 @@
+"""Shots and keyframes from a scan: one representative, good-looking, stable frame per shot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from reelmind.domain.video import Shot
+from reelmind.media import shots as shotlib
+from reelmind.media.frames import FrameQuality, frame_quality
+from reelmind.media.scan import Candidate, ScanResult
+
+
+@dataclass(frozen=True, slots=True)
+class PickedKeyframe:
+    shot: Shot
+    candidate: Candidate
+    quality: FrameQuality
+    transition: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Segmentation:
+    shots: list[Shot]
+    keyframes: list[PickedKeyframe]
+    transitions: np.ndarray  # bool per frame
+
+
+def segment(
+    result: ScanResult, max_keyframes: int, cut_config: shotlib.CutConfig = shotlib.DEFAULT_CUT_CONFIG
+) -> Segmentation:
+    cuts = shotlib.detect_cuts(result.scores, cut_config)
+    transitions = shotlib.transition_mask(result.features, result.fps)
+    shots = [
+        Shot(
+            index=i,
+            start_frame=s,
+            end_frame=e,
+            start_s=round(float(result.times[s]), 3),
+            end_s=round(float(result.times[e]) if e < result.frame_count else _end_time(result), 3),
+        )
+        for i, (s, e) in enumerate(shotlib.shot_bounds(cuts, result.frame_count))
+    ]
+    picks = [p for shot in shots if (p := _pick(shot, result.candidates, transitions)) is not None]
+    if len(picks) > max_keyframes:
+        longest = sorted(picks, key=lambda p: p.shot.end_frame - p.shot.start_frame, reverse=True)[
+            :max_keyframes
+        ]
+        picks = sorted(longest, key=lambda p: p.shot.index)
+    return Segmentation(shots=shots, keyframes=picks, transitions=transitions)
+
+
+def _end_time(result: ScanResult) -> float:
+    last = float(result.times[-1]) if len(result.times) else 0.0
+    return last + 1.0 / result.fps
+
+
+def _pick(shot: Shot, candidates: list[Candidate], transitions: np.ndarray) -> PickedKeyframe | None:
+    """Best candidate of the shot, preferring its middle and avoiding its edges and any blend."""
+    length = shot.end_frame - shot.start_frame
+    margin = min(3, length // 4)
+    inside = [c for c in candidates if shot.start_frame + margin <= c.frame < shot.end_frame - margin]
+    if not inside:
+        return None
+    middle = (shot.start_frame + shot.end_frame) / 2
+    best: PickedKeyframe | None = None
+    best_key = -1.0
+    for c in inside:
+        q = frame_quality(c.luma())
+        in_blend = bool(transitions[c.frame])
+        centred = 1.0 - abs(c.frame - middle) / max(1.0, length / 2)
+        key = (0.0 if in_blend else 1.0) + q.score + 0.15 * centred
+        if key > best_key:
+            best_key, best = key, PickedKeyframe(shot, c, q, in_blend)
+    return best

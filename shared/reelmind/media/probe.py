@@ -1,0 +1,74 @@
+"""Read a container's header and streams without decoding the whole file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+
+from reelmind.domain.video import MediaInfo
+from reelmind.errors import CorruptMedia, EmptyFile, NoVideoStream, UnsupportedMedia
+
+
+def probe(path: Path) -> MediaInfo:
+    size = path.stat().st_size
+    if size == 0:
+        raise EmptyFile("the uploaded file is empty (0 bytes)")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.error.InvalidDataError:
+        if _looks_like_iso_media(path):
+            raise CorruptMedia(
+                "the MP4/MOV file is damaged or truncated (its index could not be read)"
+            ) from None
+        raise UnsupportedMedia(
+            "the file is not a video container that can be read (is it really a video?)"
+        ) from None
+    except av.error.FFmpegError as exc:
+        raise CorruptMedia(f"the file could not be opened as media: {exc.strerror or exc}") from None
+    with container:
+        if not container.streams.video:
+            raise NoVideoStream("the file has no video stream (audio-only or data file)")
+        vs = container.streams.video[0]
+        if not vs.codec_context or not vs.codec_context.name:
+            raise UnsupportedMedia("the video stream's codec is unknown")
+        width, height = vs.codec_context.width, vs.codec_context.height
+        if not width or not height:
+            raise CorruptMedia("the video stream has no frame size; the file is probably truncated")
+        fps = float(vs.average_rate or vs.guessed_rate or 0) or 0.0
+        duration_s = _duration(container, vs)
+        if duration_s <= 0 or fps <= 0:
+            raise CorruptMedia(
+                "the video stream has no duration or frame rate; the file is probably truncated"
+            )
+        frame_count = int(vs.frames) if vs.frames else round(duration_s * fps)
+        audio = container.streams.audio[0] if container.streams.audio else None
+        bitrate = int(container.bit_rate or (size * 8 / duration_s))
+        return MediaInfo(
+            container=container.format.name,
+            duration_s=round(duration_s, 3),
+            size_bytes=size,
+            width=int(width),
+            height=int(height),
+            fps=round(fps, 3),
+            frame_count=frame_count,
+            video_codec=vs.codec_context.name,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+            audio_sample_rate=int(audio.codec_context.sample_rate) if audio is not None else None,
+            bitrate_bps=bitrate,
+        )
+
+
+def _duration(container: av.container.InputContainer, vs: av.video.stream.VideoStream) -> float:
+    if vs.duration is not None and vs.time_base is not None:
+        return float(vs.duration * vs.time_base)
+    if container.duration is not None:
+        return float(container.duration / av.time_base)
+    return 0.0
+
+
+def _looks_like_iso_media(path: Path) -> bool:
+    """True when the file starts like an ISO base media file (MP4, MOV): a size then 'ftyp'."""
+    with path.open("rb") as fh:
+        head = fh.read(12)
+    return len(head) >= 8 and head[4:8] in {b"ftyp", b"moov", b"mdat", b"wide", b"free"}

@@ -1,0 +1,91 @@
+"""Shot-cut detection and transition detection on small per-frame features. Pure numpy, no I/O.
+
+Every decoded frame is reduced to a tiny luma thumbnail plus coarse chroma. A hard cut is a frame
+whose difference from its predecessor is both large in absolute terms and far above the typical
+difference around it (so fast motion, which raises every frame's difference, is not a cut). A
+gradual transition (dissolve or fade) is a frame that is close to the average of its neighbours
+half a second away while those neighbours differ a lot: a linear blend of two pictures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FEATURE_W, FEATURE_H = 64, 36
+HIST_BINS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class CutConfig:
+    min_score: float = 12.0  # an absolute floor on the combined score
+    ratio: float = 3.0  # how far above the local median a cut must stand
+    window: int = 8  # frames each side used for the local median
+    min_shot_frames: int = 4  # no two cuts closer than this
+
+
+DEFAULT_CUT_CONFIG = CutConfig()
+
+
+def frame_score(prev: np.ndarray, cur: np.ndarray, prev_hist: np.ndarray, cur_hist: np.ndarray) -> float:
+    """Combined difference in 0-255 luma units: mean absolute pixel change plus histogram change."""
+    pixel = float(np.mean(np.abs(cur.astype(np.int16) - prev.astype(np.int16))))
+    hist = float(np.abs(cur_hist - prev_hist).sum()) * 0.5 * 255.0  # total variation distance, scaled
+    return 0.5 * pixel + 0.5 * hist
+
+
+def histogram(luma: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Normalised joint of three marginal histograms (Y, U, V), summing to 1."""
+    parts = [np.bincount(ch.ravel() // (256 // HIST_BINS), minlength=HIST_BINS) for ch in (luma, u, v)]
+    h: np.ndarray = np.concatenate(parts).astype(np.float32)
+    out: np.ndarray = h / h.sum()
+    return out
+
+
+def detect_cuts(scores: np.ndarray, config: CutConfig = DEFAULT_CUT_CONFIG) -> list[int]:
+    """Frame indices that start a new shot. `scores[i]` is the difference between frame i-1 and i."""
+    n = len(scores)
+    cuts: list[int] = []
+    for i in range(1, n):
+        s = scores[i]
+        if s < config.min_score:
+            continue
+        lo, hi = max(1, i - config.window), min(n, i + config.window + 1)
+        neighbours = np.concatenate([scores[lo:i], scores[i + 1 : hi]])
+        base = float(np.median(neighbours)) if len(neighbours) else 0.0
+        if s < config.ratio * max(base, 1.0):
+            continue
+        if not _is_local_peak(scores, i, config.min_shot_frames):
+            continue
+        if cuts and i - cuts[-1] < config.min_shot_frames:
+            continue
+        cuts.append(i)
+    return cuts
+
+
+def _is_local_peak(scores: np.ndarray, i: int, radius: int) -> bool:
+    lo, hi = max(1, i - radius), min(len(scores), i + radius + 1)
+    return bool(scores[i] >= scores[lo:hi].max())
+
+
+def transition_mask(features: np.ndarray, fps: float) -> np.ndarray:
+    """True for frames that sit inside a dissolve or fade (a linear blend of distant frames)."""
+    n = len(features)
+    k = max(2, round(fps / 2))
+    mask = np.zeros(n, dtype=bool)
+    if n <= 2 * k:
+        return mask
+    f = features.astype(np.float32)
+    before, mid, after = f[: n - 2 * k], f[k : n - k], f[2 * k :]
+    far = np.abs(after - before).mean(axis=(1, 2))
+    blend = np.abs(mid - 0.5 * (before + after)).mean(axis=(1, 2))
+    mask[k : n - k] = (far > 20.0) & (blend < 0.3 * far)
+    return mask
+
+
+def shot_bounds(cuts: list[int], frame_count: int) -> list[tuple[int, int]]:
+    """[start, end) frame ranges from cut positions."""
+    starts = [0, *cuts]
+    ends = [*cuts, frame_count]
+    return [(s, e) for s, e in zip(starts, ends, strict=True) if e > s]

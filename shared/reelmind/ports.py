@@ -1,0 +1,138 @@
+"""The seams between use cases and the outside world. Each has a local and an AWS adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from reelmind.domain.video import Video, VideoStatus
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    key: str
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedUpload:
+    """How a client uploads: a form POST (AWS) or a multipart POST to the API (local)."""
+
+    url: str
+    fields: dict[str, str]
+    key: str
+    max_bytes: int
+    expires_in_s: int
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> BlobInfo: ...
+    def put_file(self, key: str, path: Path, content_type: str | None = None) -> BlobInfo: ...
+    def get_bytes(self, key: str) -> bytes: ...
+    def download(self, key: str, dest: Path) -> Path: ...
+    def head(self, key: str) -> BlobInfo | None: ...
+    def list(self, prefix: str) -> Iterator[BlobInfo]: ...
+    def delete_prefix(self, prefix: str) -> int: ...
+    def presign_upload(self, key: str, max_bytes: int, expires_in_s: int) -> PresignedUpload: ...
+    def url_for(self, key: str, expires_in_s: int = 3600) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    video_id: str
+    kind: str  # "ingest", "thumbnail", "tags", ...
+    version: str  # model or algorithm version that produced it
+    payload: dict[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Video]
+    cursor: str | None = None
+
+
+class ResultStore(Protocol):
+    def create_video(self, video: Video) -> bool:
+        """Insert when absent; False (and no change) when the id exists."""
+        ...
+
+    def get_video(self, video_id: str) -> Video | None: ...
+
+    def claim(self, video_id: str, now: float, lease_s: float) -> bool:
+        """Take the ingest lease: PROCESSING with no live lease -> leased. False when held or done."""
+        ...
+
+    def release(self, video_id: str) -> None:
+        """Give the ingest lease back early (after a transient failure) so a retry can take it."""
+        ...
+
+    def transition(
+        self,
+        video_id: str,
+        to: VideoStatus,
+        *,
+        expected: Sequence[VideoStatus],
+        changes: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Move status (and set `changes`) only when the current status is in `expected`."""
+        ...
+
+    def add_alias(self, video_id: str, key: str) -> None: ...
+
+    def put_result(self, result: Result) -> bool:
+        """Store when absent or a different version; False when the same version is there already."""
+        ...
+
+    def get_results(self, video_id: str) -> dict[str, Result]: ...
+
+    def list_videos(
+        self, *, status: VideoStatus | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Page: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    id: str
+    score: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class VectorIndex(Protocol):
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, metas: Sequence[dict[str, Any]]) -> None: ...
+    def delete(self, ids: Sequence[str]) -> None: ...
+    def query(self, vector: np.ndarray, k: int) -> list[Hit]: ...
+    def count(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One domain event as it travels on a bus (EventBridge's `detail-type` and `detail`)."""
+
+    detail_type: str
+    detail: dict[str, Any]
+    source: str = "reelmind"
+
+
+class EventBus(Protocol):
+    def publish(self, events: Sequence[Event]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class JobHandle:
+    job_id: str
+    kind: str
+
+
+class JobRunner(Protocol):
+    def submit(
+        self, job_id: str, kind: str, input_key: str, output_prefix: str, params: dict[str, Any]
+    ) -> JobHandle:
+        """Start heavy work whose inputs and outputs are in the blob store."""
+        ...

@@ -1,0 +1,241 @@
+"""Sample clips made by code, with known ground truth: where the cuts are, where the blends are.
+
+Scenes are real photographs that scikit-image ships (astronaut, chelsea the cat, coffee, rocket, ...)
+filmed with a slow pan or zoom and a little sensor noise; audio is a tone or real read speech from
+Debian's pocketsphinx-testdata (LibriVox). Used by `make demo`, the tests and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+PHOTOS = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "cat",
+)
+SPEECH_DIR = Path("/usr/share/pocketsphinx/test/data/librivox")
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    photo: str
+    frames: int
+    motion: str = "pan"  # pan | zoom | still
+    enter: str = "cut"  # cut | dissolve | fade (how this segment begins)
+    enter_frames: int = 0  # length of the dissolve, or of each half of the fade
+
+
+@dataclass(frozen=True, slots=True)
+class ClipSpec:
+    name: str
+    segments: tuple[Segment, ...]
+    width: int = 320
+    height: int = 180
+    fps: int = 25
+    audio: str | None = "tone"  # tone | speech | None
+    crf: int = 23
+    faststart: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ClipTruth:
+    path: Path
+    spec: ClipSpec
+    frame_count: int
+    cuts: list[int]  # frames that start a new shot after a hard cut
+    blends: list[tuple[int, int]] = field(default_factory=list)  # [start, end) of dissolves and fades
+
+    @property
+    def duration_s(self) -> float:
+        return self.frame_count / self.spec.fps
+
+
+@cache
+def photo(name: str) -> np.ndarray:
+    """An RGB photograph bundled with scikit-image (or "black", an empty frame)."""
+    import skimage.data
+
+    if name == "black":
+        return np.zeros((360, 640, 3), np.uint8)
+    img = getattr(skimage.data, name)()
+    if img.ndim == 2:
+        img = np.stack([img] * 3, axis=-1)
+    return np.ascontiguousarray(img[:, :, :3])
+
+
+def _view(img: np.ndarray, motion: str, progress: float, w: int, h: int) -> np.ndarray:
+    """The camera's view of `img` at `progress` (0..1) through the shot, resized to w x h."""
+    ih, iw = img.shape[:2]
+    aspect = w / h
+    # Largest crop of the target aspect that fits, then shrink it for room to move.
+    cw, ch = (iw, round(iw / aspect)) if iw / ih < aspect else (round(ih * aspect), ih)
+    scale = 0.8 if motion == "pan" else (1.0 - 0.25 * progress if motion == "zoom" else 0.85)
+    cw, ch = max(8, round(cw * scale)), max(8, round(ch * scale))
+    if motion == "pan":
+        x = round((iw - cw) * progress)
+        y = round((ih - ch) * (0.5 + 0.3 * math.sin(progress * math.pi)) / 1.0 * 0.5 + (ih - ch) * 0.25)
+    else:
+        x, y = (iw - cw) // 2, (ih - ch) // 2
+    y = min(max(0, y), ih - ch)
+    crop = img[y : y + ch, x : x + cw]
+    return cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def frames(spec: ClipSpec, seed: int = 7) -> Iterator[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    segs = spec.segments
+
+    def shot(i: int, j: int) -> np.ndarray:
+        seg = segs[i]
+        length = seg.frames + (
+            segs[i + 1].enter_frames if i + 1 < len(segs) and segs[i + 1].enter == "dissolve" else 0
+        )
+        return _view(photo(seg.photo), seg.motion, j / max(1, length - 1), spec.width, spec.height)
+
+    for i, seg in enumerate(segs):
+        start_j = seg.enter_frames if seg.enter == "dissolve" else 0
+        nxt = segs[i + 1] if i + 1 < len(segs) else None
+        for j in range(start_j, start_j + seg.frames):
+            img = shot(i, j).astype(np.float32)
+            local = j - start_j
+            if seg.enter == "fade" and local < seg.enter_frames:
+                img *= (local + 1) / (seg.enter_frames + 1)
+            if nxt is not None and nxt.enter == "fade" and local >= seg.frames - nxt.enter_frames:
+                img *= 1.0 - (local - (seg.frames - nxt.enter_frames) + 1) / (nxt.enter_frames + 1)
+            if nxt is not None and nxt.enter == "dissolve" and local >= seg.frames - nxt.enter_frames:
+                k = local - (seg.frames - nxt.enter_frames)
+                alpha = (k + 1) / (nxt.enter_frames + 1)
+                img = (1 - alpha) * img + alpha * shot(i + 1, k).astype(np.float32)
+            img += rng.normal(0.0, 2.0, img.shape).astype(np.float32)
+            yield np.clip(img, 0, 255).astype(np.uint8)
+
+
+def truth(spec: ClipSpec, path: Path) -> ClipTruth:
+    cuts, blends, t = [], [], 0
+    for i, seg in enumerate(spec.segments):
+        if i > 0 and seg.enter == "cut":
+            cuts.append(t)
+        if i > 0 and seg.enter == "dissolve":
+            blends.append((t - seg.enter_frames, t))
+        if i > 0 and seg.enter == "fade":
+            blends.append((t - seg.enter_frames, t + seg.enter_frames))
+        t += seg.frames
+    return ClipTruth(path=path, spec=spec, frame_count=t, cuts=cuts, blends=blends)
+
+
+def speech(rate: int) -> np.ndarray:
+    """Real read speech (LibriVox) from Debian's pocketsphinx-testdata, as float32 mono at `rate`."""
+    import soundfile as sf
+
+    files = sorted(SPEECH_DIR.glob("*.wav"))
+    if not files:
+        raise FileNotFoundError(
+            f"no speech recordings in {SPEECH_DIR}: install Debian's pocketsphinx-testdata"
+        )
+    parts = []
+    for f in files:
+        data, sr = sf.read(f, dtype="float32")
+        if sr != rate:
+            n = round(len(data) * rate / sr)
+            data = np.interp(np.linspace(0, len(data) - 1, n), np.arange(len(data)), data).astype(np.float32)
+        parts.append(data)
+    return np.concatenate(parts)
+
+
+def _audio(kind: str, seconds: float, rate: int) -> np.ndarray:
+    n = round(seconds * rate)
+    if kind == "speech":
+        s = speech(rate)
+        reps = -(-n // len(s))
+        return np.tile(s, reps)[:n]
+    t = np.arange(n) / rate
+    return (0.2 * np.sin(2 * np.pi * 440.0 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t))).astype(
+        np.float32
+    )
+
+
+def write_clip(spec: ClipSpec, path: Path) -> ClipTruth:
+    gt = truth(spec, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {"movflags": "+faststart"} if spec.faststart else {}
+    with av.open(str(path), "w", format="mp4", options=options) as out:
+        vs = out.add_stream("libx264", rate=spec.fps)
+        vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, "yuv420p"
+        vs.options = {"preset": "veryfast", "crf": str(spec.crf)}
+        astream = None
+        if spec.audio:
+            rate = 16_000 if spec.audio == "speech" else 44_100
+            astream = out.add_stream("aac", rate=rate)
+            astream.layout = "mono"
+        for img in frames(spec):
+            for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+        if astream is not None:
+            samples = _audio(spec.audio or "tone", gt.duration_s, astream.rate)
+            for start in range(0, len(samples), 1024):
+                chunk = samples[start : start + 1024].reshape(1, -1)
+                frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+                frame.sample_rate = astream.rate
+                frame.pts = start
+                for packet in astream.encode(frame):
+                    out.mux(packet)
+            for packet in astream.encode():
+                out.mux(packet)
+    return gt
+
+
+def standard_specs() -> list[ClipSpec]:
+    return [
+        ClipSpec(
+            "cuts",
+            (
+                Segment("astronaut", 40),
+                Segment("coffee", 35, "zoom"),
+                Segment("chelsea", 45),
+                Segment("rocket", 40, "zoom"),
+            ),
+        ),
+        ClipSpec(
+            "transitions",
+            (
+                Segment("coffee", 40),
+                Segment("chelsea", 50, "pan", "fade", 10),
+                Segment("rocket", 45, "zoom", "dissolve", 15),
+                Segment("astronaut", 30),
+            ),
+        ),
+        ClipSpec("silent", (Segment("rocket", 30), Segment("astronaut", 30, "zoom")), audio=None),
+        ClipSpec("vertical", (Segment("chelsea", 35), Segment("coffee", 35, "zoom")), width=180, height=320),
+        ClipSpec("speech", (Segment("astronaut", 60, "zoom"), Segment("retina", 60, "pan")), audio="speech"),
+    ]
+
+
+def bench_spec(seconds: int = 30) -> ClipSpec:
+    """A 720p clip with a shot every 2.5 s, like a typical short video."""
+    names = PHOTOS
+    fps = 30
+    per = round(2.5 * fps)
+    segs = tuple(
+        Segment(names[i % len(names)], per, "zoom" if i % 2 else "pan") for i in range(seconds * fps // per)
+    )
+    return ClipSpec("bench720", segs, width=1280, height=720, fps=fps, audio="speech", crf=21)
+
+
+def write_standard(folder: Path, specs: Sequence[ClipSpec] | None = None) -> dict[str, ClipTruth]:
+    return {spec.name: write_clip(spec, folder / f"{spec.name}.mp4") for spec in (specs or standard_specs())}

@@ -1,0 +1,1 @@
+"""Use cases. They talk to ports and domain types only."""

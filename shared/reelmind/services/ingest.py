@@ -1,0 +1,254 @@
+"""Ingest: turn an uploaded object into a registered video with shots, keyframes and audio.
+
+Idempotent by construction: the video id is derived from the bytes, the row is created only when
+absent, work happens under a lease, derived files are written before the status says READY, and a
+failure removes them before the status says FAILED. A duplicate event, a retry, or the same bytes
+under another key change nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from reelmind.domain import keys
+from reelmind.domain.events import VideoReady
+from reelmind.domain.limits import Limits, check_limits
+from reelmind.domain.video import (
+    MediaInfo,
+    Video,
+    VideoStatus,
+    video_id_for_content,
+    video_id_for_rejected_key,
+)
+from reelmind.errors import Busy, EmptyFile, InputError, TooLarge, TransientError
+from reelmind.media import encode, probe, scan
+from reelmind.media.keyframes import Segmentation, segment
+from reelmind.ports import BlobStore, Event, EventBus, Result, ResultStore
+
+log = logging.getLogger(__name__)
+
+INGEST_VERSION = "ingest-1"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    video_id: str
+    status: VideoStatus
+    duplicate: bool = False
+    error_code: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["status"] = self.status.value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    limits: Limits
+    lease_s: float = 300.0
+    max_keyframes: int = 48
+    scan: scan.ScanConfig = field(default_factory=scan.ScanConfig)
+
+
+class IngestService:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        results: ResultStore,
+        events: EventBus,
+        config: IngestConfig,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.blobs = blobs
+        self.results = results
+        self.events = events
+        self.config = config
+        self.clock = clock
+
+    def handle_object_created(self, raw_key: str, progress: scan.Progress | None = None) -> IngestOutcome:
+        """Entry point for an S3 notification: `raw_key` is form-encoded, as S3 sends it."""
+        try:
+            key = keys.decode_event_key(raw_key)
+        except InputError as exc:
+            return self._reject(raw_key, exc)
+        return self.handle_upload(key, progress)
+
+    def handle_upload(self, key: str, progress: scan.Progress | None = None) -> IngestOutcome:
+        """`key` is the decoded object key."""
+        try:
+            keys.validate_upload_key(key)
+        except InputError as exc:
+            return self._reject(key, exc)
+        info = self.blobs.head(key)
+        if info is None:
+            # The object was deleted (or overwritten and deleted) before we got to it: nothing to do.
+            log.warning("object %r is gone; ignoring its event", key)
+            return IngestOutcome(
+                video_id_for_rejected_key(key),
+                VideoStatus.FAILED,
+                error_code="gone",
+                error="the object no longer exists",
+            )
+        if info.size == 0:
+            return self._reject(key, EmptyFile("the uploaded file is empty (0 bytes)"))
+        if info.size > self.config.limits.max_bytes:
+            return self._reject(
+                key, TooLarge(f"the file is {info.size} bytes; the limit is {self.config.limits.max_bytes}")
+            )
+        with tempfile.TemporaryDirectory(prefix="reelmind-ingest-") as tmp:
+            suffix = PurePosixPath(key).suffix.lower()[:8] if PurePosixPath(key).suffix else ""
+            path = self.blobs.download(key, Path(tmp) / f"source{suffix}")
+            sha256 = sha256_file(path)
+            video_id = video_id_for_content(sha256)
+            now = self.clock()
+            video = Video(
+                video_id=video_id,
+                source_key=key,
+                status=VideoStatus.PROCESSING,
+                created_at=now,
+                updated_at=now,
+                sha256=sha256,
+                title=keys.title_from_key(key),
+            )
+            if not self.results.create_video(video):
+                existing = self.results.get_video(video_id)
+                assert existing is not None
+                if existing.source_key != key:
+                    self.results.add_alias(video_id, key)
+                if existing.status is not VideoStatus.PROCESSING:
+                    log.info(
+                        "video %s already %s; event for %r is a duplicate", video_id, existing.status, key
+                    )
+                    return IngestOutcome(
+                        video_id,
+                        existing.status,
+                        duplicate=True,
+                        error_code=existing.error_code,
+                        error=existing.error,
+                    )
+            if not self.results.claim(video_id, self.clock(), self.config.lease_s):
+                raise Busy(f"video {video_id} is being ingested by another worker; retry later")
+            return self._process(video_id, path, progress)
+
+    def _process(self, video_id: str, path: Path, progress: scan.Progress | None) -> IngestOutcome:
+        try:
+            media = probe.probe(path)
+            check_limits(media, self.config.limits)
+            scanned = scan.scan(path, media.frame_count, self.config.scan, progress)
+            seg = segment(scanned, self.config.max_keyframes, self.config.scan.cut)
+            payload = self._write_derived(video_id, media, scanned, seg)
+            self.results.put_result(Result(video_id, "ingest", INGEST_VERSION, payload, self.clock()))
+            # Announce before READY: if the announcement fails the event is retried and redone; analyzers
+            # are idempotent, so a second announcement is harmless while a lost one would not be.
+            self.events.publish([Event(VideoReady.detail_type, VideoReady(video_id).detail())])
+        except InputError as exc:
+            self.blobs.delete_prefix(keys.derived_key(video_id, ""))
+            self._fail(video_id, exc)
+            return IngestOutcome(video_id, VideoStatus.FAILED, error_code=exc.code, error=exc.message)
+        except TransientError:
+            self.results.release(video_id)
+            raise
+        except Exception as exc:
+            self.blobs.delete_prefix(keys.derived_key(video_id, ""))
+            self._fail(
+                video_id, exc, code="internal", message=f"ingest failed unexpectedly: {type(exc).__name__}"
+            )
+            raise
+        self.results.transition(
+            video_id,
+            VideoStatus.READY,
+            expected=[VideoStatus.PROCESSING],
+            changes={"media": asdict(media), "updated_at": self.clock()},
+        )
+        return IngestOutcome(video_id, VideoStatus.READY)
+
+    def _write_derived(
+        self, video_id: str, media: MediaInfo, scanned: scan.ScanResult, seg: Segmentation
+    ) -> dict[str, Any]:
+        keyframes = []
+        for pick in seg.keyframes:
+            c = pick.candidate
+            key = keys.derived_key(video_id, "keyframes", f"{c.frame:06d}.jpg")
+            self.blobs.put_bytes(key, encode.encode_image(c.bgr(), "jpeg", 90), "image/jpeg")
+            keyframes.append(
+                {
+                    "key": key,
+                    "frame": c.frame,
+                    "time_s": round(c.time_s, 3),
+                    "shot": pick.shot.index,
+                    "width": c.width,
+                    "height": c.height,
+                    "transition": pick.transition,
+                    "quality": pick.quality.to_dict(),
+                }
+            )
+        audio_key = None
+        if scanned.audio is not None and len(scanned.audio):
+            audio_key = keys.derived_key(video_id, "audio.wav")
+            self.blobs.put_bytes(audio_key, encode.wav_bytes(scanned.audio, scan.AUDIO_RATE), "audio/wav")
+        return {
+            "media": asdict(media),
+            "frames_decoded": scanned.frame_count,
+            "decode_errors": scanned.decode_errors,
+            "shots": [asdict(s) for s in seg.shots],
+            "keyframes": keyframes,
+            "audio": None
+            if audio_key is None
+            else {
+                "key": audio_key,
+                "sample_rate": scan.AUDIO_RATE,
+                "channels": 1,
+                "duration_s": round(len(scanned.audio) / scan.AUDIO_RATE, 3)
+                if scanned.audio is not None
+                else 0.0,
+            },
+        }
+
+    def _fail(
+        self, video_id: str, exc: Exception, code: str | None = None, message: str | None = None
+    ) -> None:
+        code = code or getattr(exc, "code", "internal")
+        message = message or str(exc)
+        log.warning("video %s failed: %s (%s)", video_id, message, code)
+        self.results.transition(
+            video_id,
+            VideoStatus.FAILED,
+            expected=[VideoStatus.PROCESSING],
+            changes={"error_code": code, "error": message, "updated_at": self.clock()},
+        )
+
+    def _reject(self, key: str, exc: InputError) -> IngestOutcome:
+        """Record an upload refused before its bytes were read; keyed by the key itself."""
+        video_id = video_id_for_rejected_key(key)
+        now = self.clock()
+        self.results.create_video(
+            Video(
+                video_id=video_id,
+                source_key=key,
+                status=VideoStatus.FAILED,
+                created_at=now,
+                updated_at=now,
+                title=keys.title_from_key(key) if key else None,
+                error_code=exc.code,
+                error=exc.message,
+            )
+        )
+        log.warning("upload %r rejected: %s (%s)", key, exc.message, exc.code)
+        return IngestOutcome(video_id, VideoStatus.FAILED, error_code=exc.code, error=exc.message)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,110 @@
+"""Thumbnail: pick the cover among ingest's keyframes and write it in several sizes, plus a sprite sheet."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reelmind.domain import keys
+from reelmind.errors import NotFound
+from reelmind.media import encode
+from reelmind.media.frames import FrameQuality, frame_quality, luma_of
+from reelmind.ports import BlobStore, Result, ResultStore
+
+log = logging.getLogger(__name__)
+
+THUMBNAIL_VERSION = "thumbnail-1"
+
+
+@dataclass(frozen=True, slots=True)
+class ThumbnailConfig:
+    widths: tuple[int, ...] = (1280, 640, 320)
+    fmt: str = "jpeg"
+    sprite_tile_width: int = 160
+    sprite_columns: int = 8
+
+
+def cover_score(quality: FrameQuality, transition: bool, shot_share: float) -> float:
+    """Picture quality first; a blend frame or an unusable (black, flat) frame never wins over a usable one."""
+    if transition or not quality.usable:
+        return -1.0 + quality.score * 0.1
+    return quality.score + 0.1 * min(1.0, shot_share * 4)
+
+
+class ThumbnailService:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        results: ResultStore,
+        config: ThumbnailConfig,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.blobs = blobs
+        self.results = results
+        self.config = config
+        self.clock = clock
+
+    def handle_video_ready(self, video_id: str) -> dict[str, Any] | None:
+        results = self.results.get_results(video_id)
+        existing = results.get("thumbnail")
+        if existing is not None and existing.version == THUMBNAIL_VERSION:
+            log.info("video %s already has thumbnails (%s)", video_id, THUMBNAIL_VERSION)
+            return existing.payload
+        ingest = results.get("ingest")
+        if ingest is None:
+            raise NotFound(f"video {video_id} has no ingest result yet")
+        keyframes = ingest.payload["keyframes"]
+        if not keyframes:
+            log.warning("video %s has no keyframes; no thumbnails", video_id)
+            return None
+        duration = max(1e-6, float(ingest.payload["media"]["duration_s"]))
+        shots = {s["index"]: s for s in ingest.payload["shots"]}
+        images: list[np.ndarray] = []
+        scored: list[tuple[float, int, FrameQuality]] = []
+        for i, kf in enumerate(keyframes):
+            img = encode.decode_image(self.blobs.get_bytes(kf["key"]))
+            if img is None:
+                raise NotFound(f"keyframe {kf['key']} is missing or unreadable")
+            images.append(img)
+            shot = shots[kf["shot"]]
+            q = frame_quality(luma_of(img))
+            scored.append(
+                (cover_score(q, kf["transition"], (shot["end_s"] - shot["start_s"]) / duration), i, q)
+            )
+        best_score, best, best_q = max(scored, key=lambda t: (t[0], -t[1]))
+        cover = images[best]
+        ext, ctype = encode.EXTENSIONS[self.config.fmt], encode.CONTENT_TYPES[self.config.fmt]
+        sizes = []
+        source_width = int(cover.shape[1])
+        for width in sorted({min(w, source_width) for w in self.config.widths}, reverse=True):
+            img = encode.resize_to_width(cover, width)
+            key = keys.derived_key(video_id, "thumbnails", f"cover-{int(img.shape[1])}.{ext}")
+            self.blobs.put_bytes(key, encode.encode_image(img, self.config.fmt), ctype)
+            sizes.append({"key": key, "width": int(img.shape[1]), "height": int(img.shape[0])})
+        sprite = encode.sprite_sheet(images, self.config.sprite_tile_width, self.config.sprite_columns)
+        sprite_key = keys.derived_key(video_id, "thumbnails", f"sprite.{ext}")
+        self.blobs.put_bytes(sprite_key, encode.encode_image(sprite, self.config.fmt, 80), ctype)
+        tile_h = sprite.shape[0] // max(1, -(-len(images) // self.config.sprite_columns))
+        payload = {
+            "cover": {
+                "frame": keyframes[best]["frame"],
+                "time_s": keyframes[best]["time_s"],
+                "score": round(best_score, 4),
+                "quality": best_q.to_dict(),
+                "sizes": sizes,
+            },
+            "sprite": {
+                "key": sprite_key,
+                "columns": min(self.config.sprite_columns, len(images)),
+                "tile_width": self.config.sprite_tile_width,
+                "tile_height": tile_h,
+                "times_s": [kf["time_s"] for kf in keyframes],
+            },
+        }
+        self.results.put_result(Result(video_id, "thumbnail", THUMBNAIL_VERSION, payload, self.clock()))
+        return payload

@@ -1,0 +1,105 @@
+"""One settings object, read from the environment once, failing fast on a wrong value."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reelmind.domain.limits import Limits
+from reelmind.errors import ConfigError
+
+_PACKAGE_ROOT = Path(__file__).resolve().parent
+#: The repository root when the package is installed in editable mode (the usual local setup).
+_REPO_ROOT = _PACKAGE_ROOT.parent.parent
+
+
+_DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    backend: str = "local"
+    data_dir: Path = Path("var")
+    template_path: Path = _REPO_ROOT / "template.yaml"
+    limits: Limits = field(default_factory=Limits)
+    ingest_lease_s: float = 300.0
+    keyframes_per_shot: int = 1
+    max_keyframes: int = 48
+    thumbnail_widths: tuple[int, ...] = (1280, 640, 320)
+    thumbnail_format: str = "jpeg"
+    upload_url_ttl_s: int = 900
+    # AWS names, required when backend == "aws"
+    bucket: str | None = None
+    table: str | None = None
+    event_bus: str | None = None
+    api_keys: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        backend = env.get("REELMIND_BACKEND", "local")
+        if backend not in {"local", "aws"}:
+            raise ConfigError(f"REELMIND_BACKEND must be 'local' or 'aws', not {backend!r}")
+        limits = Limits(
+            max_bytes=_int(env, "REELMIND_MAX_UPLOAD_BYTES", _DEFAULT_LIMITS.max_bytes),
+            max_duration_s=_float(env, "REELMIND_MAX_DURATION_S", _DEFAULT_LIMITS.max_duration_s),
+            max_width=_int(env, "REELMIND_MAX_WIDTH", _DEFAULT_LIMITS.max_width),
+            max_height=_int(env, "REELMIND_MAX_HEIGHT", _DEFAULT_LIMITS.max_height),
+        )
+        fmt = env.get("REELMIND_THUMBNAIL_FORMAT", "jpeg")
+        if fmt not in {"jpeg", "webp"}:
+            raise ConfigError(f"REELMIND_THUMBNAIL_FORMAT must be 'jpeg' or 'webp', not {fmt!r}")
+        settings = cls(
+            backend=backend,
+            data_dir=Path(env.get("REELMIND_DATA_DIR", "var")),
+            template_path=Path(env.get("REELMIND_TEMPLATE", str(_REPO_ROOT / "template.yaml"))),
+            limits=limits,
+            ingest_lease_s=_float(env, "REELMIND_INGEST_LEASE_S", 300.0),
+            max_keyframes=_int(env, "REELMIND_MAX_KEYFRAMES", 48),
+            thumbnail_format=fmt,
+            bucket=env.get("REELMIND_BUCKET") or None,
+            table=env.get("REELMIND_TABLE") or None,
+            event_bus=env.get("REELMIND_EVENT_BUS") or None,
+            api_keys=frozenset(k for k in env.get("REELMIND_API_KEYS", "").split(",") if k),
+        )
+        if backend == "aws":
+            missing = [
+                n
+                for n, v in (
+                    ("REELMIND_BUCKET", settings.bucket),
+                    ("REELMIND_TABLE", settings.table),
+                    ("REELMIND_EVENT_BUS", settings.event_bus),
+                )
+                if not v
+            ]
+            if missing:
+                raise ConfigError(f"the aws backend needs {', '.join(missing)} in the environment")
+        return settings
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, not {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, not {value}")
+    return value

@@ -1,0 +1,187 @@
+"""Which function handles which event, read from `template.yaml` so local runs and AWS cannot drift.
+
+The template is parsed as data (CloudFormation's short-form tags become their long form). For each
+`AWS::Serverless::Function` we learn where its code is, its `Handler` string, and its triggers:
+S3 object-created notifications (prefix and suffix filters) and EventBridge rules (event patterns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reelmind.errors import ConfigError
+
+_INTRINSICS = ("Ref", "Condition")
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = suffix if suffix in _INTRINSICS else f"Fn::{suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+@dataclass(frozen=True, slots=True)
+class S3Trigger:
+    bucket: str  # logical id of the bucket
+    prefix: str = ""
+    suffix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTrigger:
+    pattern: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    handler: str  # "module.attribute", as Lambda reads it
+    timeout_s: int
+    memory_mb: int
+    s3_triggers: tuple[S3Trigger, ...] = ()
+    rule_triggers: tuple[RuleTrigger, ...] = ()
+    environment: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def module_path(self) -> Path:
+        module = self.handler.rsplit(".", 1)[0]
+        return self.code_dir / (module.replace(".", "/") + ".py")
+
+    @property
+    def attribute(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    functions: dict[str, FunctionSpec]
+
+    def for_object(self, key: str) -> list[FunctionSpec]:
+        return [
+            f
+            for f in self.functions.values()
+            if any(key.startswith(t.prefix) and key.endswith(t.suffix) for t in f.s3_triggers)
+        ]
+
+    def for_event(self, envelope: Mapping[str, Any]) -> list[FunctionSpec]:
+        return [
+            f for f in self.functions.values() if any(matches(t.pattern, envelope) for t in f.rule_triggers)
+        ]
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            data = yaml.load(fh, Loader=_CfnLoader)
+    except FileNotFoundError:
+        raise ConfigError(f"template not found at {path}; set REELMIND_TEMPLATE") from None
+    if not isinstance(data, dict) or "Resources" not in data:
+        raise ConfigError(f"{path} is not a CloudFormation template")
+    return data
+
+
+def read_wiring(path: Path) -> Wiring:
+    template = load_template(path)
+    root = path.parent
+    globals_fn = template.get("Globals", {}).get("Function", {})
+    functions: dict[str, FunctionSpec] = {}
+    for logical_id, res in template["Resources"].items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = {**globals_fn, **res.get("Properties", {})}
+        code_dir, handler = _code_location(logical_id, res, props, root)
+        s3: list[S3Trigger] = []
+        rules: list[RuleTrigger] = []
+        for event in (props.get("Events") or {}).values():
+            kind, eprops = event.get("Type"), event.get("Properties", {})
+            if kind == "S3":
+                s3.append(_s3_trigger(eprops))
+            elif kind in {"EventBridgeRule", "CloudWatchEvent"}:
+                rules.append(RuleTrigger(pattern=eprops["Pattern"]))
+        functions[logical_id] = FunctionSpec(
+            logical_id=logical_id,
+            code_dir=code_dir,
+            handler=handler,
+            timeout_s=int(props.get("Timeout", 3)),
+            memory_mb=int(props.get("MemorySize", 128)),
+            s3_triggers=tuple(s3),
+            rule_triggers=tuple(rules),
+            environment=(props.get("Environment") or {}).get("Variables", {}),
+        )
+    return Wiring(functions)
+
+
+def _code_location(
+    logical_id: str, res: Mapping[str, Any], props: Mapping[str, Any], root: Path
+) -> tuple[Path, str]:
+    if props.get("PackageType") == "Image":
+        meta = res.get("Metadata", {})
+        dockerfile = Path(meta.get("DockerContext", ".")) / meta.get("Dockerfile", "Dockerfile")
+        command = (props.get("ImageConfig") or {}).get("Command") or []
+        if not command:
+            raise ConfigError(f"{logical_id}: an image function needs ImageConfig.Command")
+        return (root / dockerfile).parent, str(command[0])
+    code_uri, handler = props.get("CodeUri"), props.get("Handler")
+    if not isinstance(code_uri, str) or not isinstance(handler, str):
+        raise ConfigError(f"{logical_id}: a zip function needs a CodeUri path and a Handler")
+    return root / code_uri, handler
+
+
+def _s3_trigger(props: Mapping[str, Any]) -> S3Trigger:
+    bucket = props.get("Bucket", {})
+    rules = (props.get("Filter") or {}).get("S3Key", {}).get("Rules", [])
+    values = {r["Name"].lower(): r["Value"] for r in rules}
+    return S3Trigger(
+        bucket=bucket.get("Ref", "") if isinstance(bucket, dict) else str(bucket),
+        prefix=values.get("prefix", ""),
+        suffix=values.get("suffix", ""),
+    )
+
+
+def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
+    """EventBridge pattern matching: literals, nested objects, prefix, anything-but, exists."""
+    for key, expected in pattern.items():
+        present = key in event
+        value = event.get(key)
+        if isinstance(expected, Mapping):
+            if not isinstance(value, Mapping) or not matches(expected, value):
+                return False
+            continue
+        values = value if isinstance(value, list) else [value]
+        if not any(_match_one(rule, v, present) for rule in expected for v in values):
+            return False
+    return True
+
+
+def _match_one(rule: Any, value: Any, present: bool) -> bool:
+    if not isinstance(rule, Mapping):
+        return present and rule == value
+    if "exists" in rule:
+        return bool(rule["exists"]) == present
+    if "prefix" in rule:
+        return isinstance(value, str) and value.startswith(rule["prefix"])
+    if "anything-but" in rule:
+        but = rule["anything-but"]
+        return present and value not in (but if isinstance(but, list) else [but])
+    raise ConfigError(f"event pattern rule {dict(rule)} is not supported by the local runner")

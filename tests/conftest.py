@@ -1,0 +1,50 @@
+"""Shared fixtures: generated clips with known ground truth, a fresh local runtime, a Lambda context."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reelmind import samples
+from reelmind.adapters.local.runner import LambdaContext
+from reelmind.runtime import Runtime, bootstrap
+from reelmind.settings import Settings
+
+EVENTS = Path(__file__).parent / "events"
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, samples.ClipTruth]:
+    return samples.write_standard(tmp_path_factory.mktemp("clips"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Local settings on a fresh data folder; also exported, since handler modules bootstrap from the env."""
+    monkeypatch.setenv("REELMIND_BACKEND", "local")
+    monkeypatch.setenv("REELMIND_DATA_DIR", str(tmp_path / "var"))
+    return Settings.from_env()
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    yield bootstrap(settings)
+
+
+def runtime_with(settings: Settings, **limits: Any) -> Runtime:
+    return bootstrap(replace(settings, limits=replace(settings.limits, **limits)))
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext(function_name="test", memory_limit_in_mb=512, timeout_s=30)
+
+
+def load_event(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return data

@@ -1,0 +1,62 @@
+"""Shot cuts land within one frame of the generated ground truth; blends are not cuts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reelmind import samples
+from reelmind.media import probe, scan
+from reelmind.media.keyframes import segment
+from reelmind.media.shots import CutConfig, detect_cuts
+
+
+@pytest.mark.parametrize("name", ["cuts", "transitions", "silent", "vertical", "speech"])
+def test_cuts_match_ground_truth_within_one_frame(clips: dict[str, samples.ClipTruth], name: str) -> None:
+    clip = clips[name]
+    media = probe.probe(clip.path)
+    result = scan.scan(clip.path, media.frame_count)
+    found = [s.start_frame for s in segment(result, 48).shots][1:]
+    assert len(found) == len(clip.cuts), f"found {found}, expected {clip.cuts}"
+    for got, want in zip(found, clip.cuts, strict=True):
+        assert abs(got - want) <= 1
+
+
+def test_every_frame_is_decoded_with_monotonic_times(clips: dict[str, samples.ClipTruth]) -> None:
+    clip = clips["cuts"]
+    result = scan.scan(clip.path, clip.frame_count)
+    assert result.frame_count == clip.frame_count
+    assert np.all(np.diff(result.times) > 0)
+    assert result.times[-1] == pytest.approx((clip.frame_count - 1) / clip.spec.fps, abs=1e-3)
+
+
+def test_a_spike_is_a_cut_but_steady_motion_is_not() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.uniform(20, 30, 200).astype(np.float32)  # fast motion everywhere
+    scores[0] = 0
+    scores[100] = 120  # one real cut
+    assert detect_cuts(scores, CutConfig()) == [100]
+
+
+def test_cuts_closer_than_the_minimum_shot_are_merged() -> None:
+    scores = np.zeros(100, np.float32)
+    scores[[50, 52]] = [100, 90]
+    assert detect_cuts(scores, CutConfig(min_shot_frames=4)) == [50]
+
+
+def test_a_fade_through_black_is_not_reported_as_several_cuts(clips: dict[str, samples.ClipTruth]) -> None:
+    clip = clips["transitions"]
+    result = scan.scan(clip.path, clip.frame_count)
+    cuts = detect_cuts(result.scores)
+    for start, end in clip.blends:
+        assert not [c for c in cuts if start + 1 < c < end - 1], f"cut inside blend {start}-{end}: {cuts}"
+
+
+def test_dissolve_frames_are_flagged_as_transitions(clips: dict[str, samples.ClipTruth]) -> None:
+    clip = clips["transitions"]
+    result = scan.scan(clip.path, clip.frame_count)
+    seg = segment(result, 48)
+    dissolve_start, dissolve_end = clip.blends[1]
+    middle = (dissolve_start + dissolve_end) // 2
+    assert seg.transitions[middle - 2 : middle + 3].any()
+    assert not seg.transitions[:20].any(), "a steady pan at the start is not a transition"

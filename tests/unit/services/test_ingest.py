@@ -1,0 +1,253 @@
+"""Ingest: idempotent registration, typed failures for bad input, nothing half-written."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+
+from reelmind import samples
+from reelmind.domain.video import Video, VideoStatus, video_id_for_content
+from reelmind.errors import Busy
+from reelmind.runtime import Runtime
+from reelmind.services.ingest import sha256_file
+from reelmind.settings import Settings
+from tests.conftest import runtime_with
+
+
+def _upload(runtime: Runtime, key: str, path: Path) -> None:
+    runtime.blobs.put_file(key, path)
+
+
+def _assert_nothing_derived(runtime: Runtime, video_id: str) -> None:
+    assert list(runtime.blobs.list(f"derived/{video_id}/")) == []
+    assert "ingest" not in runtime.results.get_results(video_id)
+
+
+def test_a_clip_becomes_a_ready_video_with_shots_keyframes_and_audio(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth]
+) -> None:
+    clip = clips["speech"]
+    _upload(runtime, "uploads/a/speech.mp4", clip.path)
+    outcome = runtime.ingest.handle_upload("uploads/a/speech.mp4")
+    assert outcome.status is VideoStatus.READY
+    video = runtime.results.get_video(outcome.video_id)
+    assert video is not None and video.status is VideoStatus.READY and video.media is not None
+    assert (video.media.width, video.media.height, video.media.has_audio) == (320, 180, True)
+    payload = runtime.results.get_results(outcome.video_id)["ingest"].payload
+    assert len(payload["shots"]) == 2 and len(payload["keyframes"]) == 2
+    wav = runtime.blobs.get_bytes(payload["audio"]["key"])
+    audio, rate = sf.read(io.BytesIO(wav))
+    assert rate == 16_000 and audio.ndim == 1
+    assert abs(len(audio) / rate - clip.duration_s) < 0.15
+    assert np.abs(audio).max() > 0.05, "the speech track is not silent"
+
+
+def test_vertical_and_silent_clips(runtime: Runtime, clips: dict[str, samples.ClipTruth]) -> None:
+    _upload(runtime, "uploads/v.mp4", clips["vertical"].path)
+    _upload(runtime, "uploads/s.mp4", clips["silent"].path)
+    vertical = runtime.ingest.handle_upload("uploads/v.mp4")
+    silent = runtime.ingest.handle_upload("uploads/s.mp4")
+    v = runtime.results.get_video(vertical.video_id)
+    assert v is not None and v.media is not None and v.media.orientation == "portrait"
+    assert runtime.results.get_results(silent.video_id)["ingest"].payload["audio"] is None
+
+
+def test_the_same_event_twice_changes_nothing(runtime: Runtime, clips: dict[str, samples.ClipTruth]) -> None:
+    _upload(runtime, "uploads/x/cuts.mp4", clips["cuts"].path)
+    first = runtime.ingest.handle_upload("uploads/x/cuts.mp4")
+    stored = runtime.results.get_results(first.video_id)["ingest"]
+    blobs = sorted((b.key, b.etag) for b in runtime.blobs.list(f"derived/{first.video_id}/"))
+    second = runtime.ingest.handle_upload("uploads/x/cuts.mp4")
+    assert second.video_id == first.video_id and second.duplicate
+    assert runtime.results.get_results(first.video_id)["ingest"] == stored
+    assert sorted((b.key, b.etag) for b in runtime.blobs.list(f"derived/{first.video_id}/")) == blobs
+    assert len(runtime.results.list_videos().items) == 1
+
+
+def test_the_same_bytes_under_two_keys_are_one_video(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth]
+) -> None:
+    _upload(runtime, "uploads/one/clip.mp4", clips["cuts"].path)
+    _upload(runtime, "uploads/two/copy of clip.mp4", clips["cuts"].path)
+    a = runtime.ingest.handle_upload("uploads/one/clip.mp4")
+    b = runtime.ingest.handle_upload("uploads/two/copy of clip.mp4")
+    assert a.video_id == b.video_id and b.duplicate
+    video = runtime.results.get_video(a.video_id)
+    assert video is not None
+    assert video.source_key == "uploads/one/clip.mp4" and video.aliases == ["uploads/two/copy of clip.mp4"]
+    assert len(runtime.results.list_videos().items) == 1
+
+
+def test_a_live_lease_makes_a_concurrent_worker_back_off(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth]
+) -> None:
+    """A second worker on the same bytes while the first holds the lease raises a retryable error."""
+    _upload(runtime, "uploads/c.mp4", clips["silent"].path)
+    vid = video_id_for_content(sha256_file(clips["silent"].path))
+    now = runtime.ingest.clock()
+    runtime.results.create_video(Video(vid, "uploads/c.mp4", VideoStatus.PROCESSING, now, now))
+    assert runtime.results.claim(vid, now, 300)
+    with pytest.raises(Busy):
+        runtime.ingest.handle_upload("uploads/c.mp4")
+
+
+def test_an_interrupted_ingest_is_redone_once_its_lease_expires(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth]
+) -> None:
+    _upload(runtime, "uploads/c.mp4", clips["silent"].path)
+    vid = video_id_for_content(sha256_file(clips["silent"].path))
+    past = runtime.ingest.clock() - 1000
+    runtime.results.create_video(Video(vid, "uploads/c.mp4", VideoStatus.PROCESSING, past, past))
+    assert runtime.results.claim(vid, past, 300)  # a worker that died long ago
+    runtime.blobs.put_bytes(f"derived/{vid}/keyframes/999999.jpg", b"partial")  # and left a stray file
+    outcome = runtime.ingest.handle_upload("uploads/c.mp4")
+    assert outcome.status is VideoStatus.READY and not outcome.duplicate
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def _text_as_mp4(tmp: Path) -> Path:
+    p = tmp / "notes.mp4"
+    p.write_text("this is a shopping list, not a video\n" * 20)
+    return p
+
+
+def _empty(tmp: Path) -> Path:
+    p = tmp / "empty.mp4"
+    p.write_bytes(b"")
+    return p
+
+
+def _truncated(tmp: Path, clip: samples.ClipTruth, faststart: bool) -> Path:
+    src = clip.path
+    if faststart:
+        src = samples.write_clip(
+            samples.ClipSpec("fs", clip.spec.segments, faststart=True), tmp / "fs.mp4"
+        ).path
+    data = src.read_bytes()
+    p = tmp / ("truncated-fast.mp4" if faststart else "truncated.mp4")
+    p.write_bytes(data[: len(data) // 2])
+    return p
+
+
+def _audio_only(tmp: Path) -> Path:
+    p = tmp / "song.mp4"
+    with av.open(str(p), "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=44_100)
+        stream.layout = "mono"
+        tone = (0.2 * np.sin(np.arange(44_100 * 2) * 2 * np.pi * 440 / 44_100)).astype(np.float32)
+        for start in range(0, len(tone), 1024):
+            frame = av.AudioFrame.from_ndarray(
+                tone[start : start + 1024].reshape(1, -1), format="flt", layout="mono"
+            )
+            frame.sample_rate, frame.pts = 44_100, start
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return p
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        ("empty", "empty_file"),
+        ("text", "unsupported_media"),
+        ("truncated", "corrupt_media"),
+        ("truncated_faststart", "corrupt_media"),
+        ("audio_only", "no_video_stream"),
+    ],
+)
+def test_bad_files_end_failed_with_a_typed_reason(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth], tmp_path: Path, case: str, code: str
+) -> None:
+    path = {
+        "empty": lambda: _empty(tmp_path),
+        "text": lambda: _text_as_mp4(tmp_path),
+        "truncated": lambda: _truncated(tmp_path, clips["cuts"], faststart=False),
+        "truncated_faststart": lambda: _truncated(tmp_path, clips["cuts"], faststart=True),
+        "audio_only": lambda: _audio_only(tmp_path),
+    }[case]()
+    key = f"uploads/bad/{path.name}"
+    _upload(runtime, key, path)
+    outcome = runtime.ingest.handle_upload(key)
+    assert (outcome.status, outcome.error_code) == (VideoStatus.FAILED, code)
+    video = runtime.results.get_video(outcome.video_id)
+    assert video is not None and video.status is VideoStatus.FAILED
+    assert video.error_code == code and video.error and len(video.error) > 15
+    _assert_nothing_derived(runtime, outcome.video_id)
+    again = runtime.ingest.handle_upload(key)  # a retry is a no-op, not a crash loop
+    assert again.status is VideoStatus.FAILED and again.video_id == outcome.video_id
+
+
+@pytest.mark.parametrize(
+    ("limits", "code"),
+    [
+        ({"max_width": 256}, "frame_too_large"),
+        ({"max_duration_s": 2.0}, "too_long"),
+        ({"max_bytes": 1000}, "too_large"),
+    ],
+)
+def test_limits_are_enforced(
+    settings: Settings, clips: dict[str, samples.ClipTruth], limits: dict[str, float], code: str
+) -> None:
+    runtime = runtime_with(settings, **limits)
+    _upload(runtime, "uploads/big.mp4", clips["cuts"].path)
+    outcome = runtime.ingest.handle_upload("uploads/big.mp4")
+    assert (outcome.status, outcome.error_code) == (VideoStatus.FAILED, code)
+    assert outcome.error and str(int(next(iter(limits.values())))) in outcome.error
+    _assert_nothing_derived(runtime, outcome.video_id)
+
+
+def test_an_8k_frame_is_refused_before_decoding(settings: Settings, tmp_path: Path) -> None:
+    spec = samples.ClipSpec(
+        "huge", (samples.Segment("black", 3, "still"),), width=7680, height=64, fps=5, audio=None
+    )
+    clip = samples.write_clip(spec, tmp_path / "huge.mp4")
+    runtime = runtime_with(settings)
+    _upload(runtime, "uploads/huge.mp4", clip.path)
+    outcome = runtime.ingest.handle_upload("uploads/huge.mp4")
+    assert outcome.error_code == "frame_too_large"
+
+
+@pytest.mark.parametrize(
+    "raw_key",
+    ["uploads/../secrets.mp4", "uploads/%2E%2E/secrets.mp4", "uploads/%FF.mp4", "derived/x/keyframes/1.jpg"],
+)
+def test_unsafe_event_keys_end_failed_without_touching_storage(runtime: Runtime, raw_key: str) -> None:
+    outcome = runtime.ingest.handle_object_created(raw_key)
+    assert (outcome.status, outcome.error_code) == (VideoStatus.FAILED, "invalid_key")
+    video = runtime.results.get_video(outcome.video_id)
+    assert video is not None and video.status is VideoStatus.FAILED and video.error
+
+
+@pytest.mark.parametrize(
+    ("key", "raw"),
+    [
+        ("uploads/my holiday clip.mp4", "uploads/my+holiday+clip.mp4"),
+        ("uploads/a+b.mp4", "uploads/a%2Bb.mp4"),
+        ("uploads/100%20real.mp4", "uploads/100%2520real.mp4"),
+        ("uploads/我的猫 視頻.mp4", "uploads/%E6%88%91%E7%9A%84%E7%8C%AB+%E8%A6%96%E9%A0%BB.mp4"),
+    ],
+)
+def test_unusual_keys_are_decoded_exactly_and_processed(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth], tmp_path: Path, key: str, raw: str
+) -> None:
+    """Spaces, '+', a literal '%20' and non-ASCII names are legitimate: the event's encoded key finds the object."""
+    # Distinct bytes per case, so each key is its own video.
+    path = tmp_path / "clip.mp4"
+    shutil.copyfile(clips["silent"].path, path)
+    with path.open("ab") as fh:
+        fh.write(key.encode())
+    _upload(runtime, key, path)
+    outcome = runtime.ingest.handle_object_created(raw)
+    video = runtime.results.get_video(outcome.video_id)
+    assert video is not None and video.source_key == key
+    assert outcome.status is VideoStatus.READY
