@@ -24,10 +24,10 @@ MAX_CANDIDATE_SIDE = 1280
 
 @dataclass(frozen=True, slots=True)
 class ScanConfig:
-    candidates_per_second: float = 4.0
+    candidates_per_second: float = 3.0
     max_candidates: int = 160
     cut: shotlib.CutConfig = field(default_factory=shotlib.CutConfig)
-    thread_type: str = "AUTO"
+    thread_type: str = "SLICE"  # measured fastest on 2 cores (docs/BENCHMARKS.md); "AUTO" adds frame threads
     extract_audio: bool = True
 
 
@@ -137,9 +137,16 @@ class _State:
         if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
             frame = frame.reformat(width=frame.width // 2 * 2, height=frame.height // 2 * 2, format="yuv420p")
         y, u, v = (_plane(frame, i) for i in range(3))
-        small = cv2.resize(y, (shotlib.FEATURE_W, shotlib.FEATURE_H), interpolation=cv2.INTER_AREA)
-        su = cv2.resize(u, (shotlib.FEATURE_W // 2, shotlib.FEATURE_H // 2), interpolation=cv2.INTER_AREA)
-        sv = cv2.resize(v, (shotlib.FEATURE_W // 2, shotlib.FEATURE_H // 2), interpolation=cv2.INTER_AREA)
+        # Stride down to about 4x the feature size first (a view, free), then area-average: this keeps
+        # the feature cost flat whatever the resolution.
+        step = max(1, min(y.shape[1] // (4 * shotlib.FEATURE_W), y.shape[0] // (4 * shotlib.FEATURE_H)))
+        cstep = max(1, step // 2)
+        small = cv2.resize(
+            y[::step, ::step], (shotlib.FEATURE_W, shotlib.FEATURE_H), interpolation=cv2.INTER_AREA
+        )
+        half = (shotlib.FEATURE_W // 2, shotlib.FEATURE_H // 2)
+        su = cv2.resize(u[::cstep, ::cstep], half, interpolation=cv2.INTER_AREA)
+        sv = cv2.resize(v[::cstep, ::cstep], half, interpolation=cv2.INTER_AREA)
         hist = shotlib.histogram(small, su, sv)
         score = 0.0 if self._prev is None else shotlib.frame_score(self._prev[0], small, self._prev[1], hist)
         self._prev = (small, hist)
@@ -170,4 +177,9 @@ def _candidate(frame: av.VideoFrame, index: int, time_s: float) -> Candidate:
     if scale < 1.0:
         w, h = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2
         frame = frame.reformat(width=w, height=h, format="yuv420p")
-    return Candidate(frame=index, time_s=time_s, yuv=frame.to_ndarray(), width=w, height=h)
+    yuv = np.empty((h * 3 // 2, w), np.uint8)
+    y, u, v = (_plane(frame, i) for i in range(3))
+    yuv[:h] = y
+    yuv[h:].reshape(-1)[: u.size] = u.reshape(-1)
+    yuv[h:].reshape(-1)[u.size :] = v.reshape(-1)
+    return Candidate(frame=index, time_s=time_s, yuv=yuv, width=w, height=h)

@@ -62,6 +62,12 @@ class LocalQueue:
         for envelope in envelopes:
             self._push("eventbridge", envelope)
 
+    def publish_raw(self, channel: str, body: dict[str, Any]) -> None:
+        """Enqueue a message as delivered by the platform (a redelivery, a hand-made event)."""
+        if channel not in {"s3", "eventbridge"}:
+            raise ValueError(f"unknown channel {channel!r}")
+        self._push(channel, body)
+
     def _push(self, channel: str, body: dict[str, Any], target: str | None = None, attempts: int = 0) -> None:
         with self.db.tx() as conn:
             conn.execute(

@@ -1,0 +1,93 @@
+"""The whole local flow through the real handlers, wired from template.yaml by the local runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from reelmind import samples
+from reelmind.adapters.local.events import s3_notification
+from reelmind.runtime import Runtime
+from reelmind.wiring import read_wiring
+from tests.conftest import load_event
+
+TEMPLATE = Path(__file__).parents[2] / "template.yaml"
+
+
+def test_template_wires_ingest_to_uploads_and_thumbnail_to_video_ready() -> None:
+    wiring = read_wiring(TEMPLATE)
+    assert [f.logical_id for f in wiring.for_object("uploads/x/y.mp4")] == ["IngestFunction"]
+    assert wiring.for_object("derived/v1/keyframes/000001.jpg") == []
+    ready = load_event("eventbridge_video_ready.json")
+    assert [f.logical_id for f in wiring.for_event(ready)] == ["ThumbnailFunction"]
+    assert wiring.for_event({**ready, "detail-type": "SomethingElse"}) == []
+    for spec in wiring.functions.values():
+        assert spec.module_path.is_file(), spec
+
+
+def test_an_upload_flows_through_ingest_and_thumbnail(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth]
+) -> None:
+    assert runtime.local is not None
+    runtime.blobs.put_file("uploads/u1/cuts.mp4", clips["cuts"].path)
+    stats = runtime.local.drain()
+    assert stats.by_function == {"IngestFunction": 1, "ThumbnailFunction": 1}
+    assert stats.dead_letters == 0
+    [video] = runtime.results.list_videos().items
+    assert video.status.value == "READY"
+    assert set(runtime.results.get_results(video.video_id)) == {"ingest", "thumbnail"}
+
+
+def test_duplicate_and_same_bytes_events_leave_one_video_and_one_result_set(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth]
+) -> None:
+    assert runtime.local is not None
+    info = runtime.blobs.put_file("uploads/u1/cuts.mp4", clips["cuts"].path)
+    runtime.local.drain()
+    [video] = runtime.results.list_videos().items
+    before = {
+        k: (r.version, r.created_at, r.payload)
+        for k, r in runtime.results.get_results(video.video_id).items()
+    }
+    files_before = sorted((b.key, b.etag) for b in runtime.blobs.list("derived/"))
+
+    runtime.local.queue.publish_raw("s3", s3_notification("local", info, "local"))  # S3 delivers it again
+    runtime.blobs.put_file("uploads/u2/the same clip.mp4", clips["cuts"].path)  # same bytes, new key
+    stats = runtime.local.drain()
+
+    assert stats.dead_letters == 0
+    assert [v.video_id for v in runtime.results.list_videos().items] == [video.video_id]
+    after = {
+        k: (r.version, r.created_at, r.payload)
+        for k, r in runtime.results.get_results(video.video_id).items()
+    }
+    assert after == before
+    assert sorted((b.key, b.etag) for b in runtime.blobs.list("derived/")) == files_before
+    stored = runtime.results.get_video(video.video_id)
+    assert stored is not None and stored.aliases == ["uploads/u2/the same clip.mp4"]
+
+
+def test_the_ingest_handler_takes_a_real_s3_event(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth], lambda_context: object
+) -> None:
+    assert runtime.local is not None
+    event = load_event("s3_object_created.json")
+    runtime.blobs.put_file("uploads/holiday clip 猫.mp4", clips["silent"].path)
+    spec = runtime.local.runner.wiring.functions["IngestFunction"]
+    [outcome] = runtime.local.runner.invoke(spec, event)
+    assert outcome["status"] == "READY"
+    video = runtime.results.get_video(outcome["video_id"])
+    assert video is not None and video.source_key == "uploads/holiday clip 猫.mp4"
+
+
+def test_a_handler_that_keeps_failing_is_dead_lettered_not_looped(runtime: Runtime) -> None:
+    assert runtime.local is not None
+    ready = load_event("eventbridge_video_ready.json")
+    ready["detail"] = {"video_id": "vdoesnotexist"}
+    runtime.local.queue.publish([ready])
+    stats = runtime.local.drain()
+    assert stats.failed_attempts == 3 and stats.dead_letters == 1
+    [dead] = runtime.local.queue.dead_letters()
+    assert dead["target"] == "ThumbnailFunction" and "NotFound" in dead["error"]
+    assert json.loads(dead["body"])["detail"]["video_id"] == "vdoesnotexist"
+    assert runtime.local.queue.pending() == 0
