@@ -80,26 +80,22 @@ class Settings:
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, not {value}")
-    return value
+    return int(_positive(env, name, default, int))
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    return float(_positive(env, name, default, float))
+
+
+def _positive(env: Mapping[str, str], name: str, default: float, cast: type[int] | type[float]) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
+    kind = "an integer" if cast is int else "a number"
     try:
-        value = float(raw)
+        value = cast(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+        raise ConfigError(f"{name} must be {kind}, not {raw!r}") from None
     if value <= 0:
         raise ConfigError(f"{name} must be positive, not {value}")
     return value
