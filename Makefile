@@ -45,7 +45,7 @@ unit: $(STAMP)
 test: lint typecheck template unit
 
 bench: $(STAMP)
-	$(BIN)/python bench/ingest_bench.py
+	$(BIN)/python -m bench.ingest_bench
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -137,9 +137,9 @@ class _State:
         if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
             frame = frame.reformat(width=frame.width // 2 * 2, height=frame.height // 2 * 2, format="yuv420p")
         y, u, v = (_plane(frame, i) for i in range(3))
-        # Stride down to about 4x the feature size first (a view, free), then area-average: this keeps
+        # Stride down to about twice the feature size first (a view, free), then area-average: this keeps
         # the feature cost flat whatever the resolution.
-        step = max(1, min(y.shape[1] // (4 * shotlib.FEATURE_W), y.shape[0] // (4 * shotlib.FEATURE_H)))
+        step = max(1, min(y.shape[1] // (2 * shotlib.FEATURE_W), y.shape[0] // (2 * shotlib.FEATURE_H)))
         cstep = max(1, step // 2)
         small = cv2.resize(
             y[::step, ::step], (shotlib.FEATURE_W, shotlib.FEATURE_H), interpolation=cv2.INTER_AREA
