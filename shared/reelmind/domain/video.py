@@ -60,6 +60,7 @@ class Shot:
     end_frame: int  # exclusive
     start_s: float
     end_s: float
+    entry: str = "cut"  # how the shot begins: "start" of the video, a hard "cut", or a "gradual" blend
 
 
 @dataclass(frozen=True, slots=True)

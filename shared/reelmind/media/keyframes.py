@@ -32,6 +32,8 @@ def segment(
 ) -> Segmentation:
     cuts = shotlib.detect_cuts(result.scores, cut_config)
     transitions = shotlib.transition_mask(result.features, result.fps)
+    gradual = shotlib.gradual_boundaries(result.features, transitions, result.fps, cuts)
+    entries = {0: "start", **dict.fromkeys(cuts, "cut"), **dict.fromkeys(gradual, "gradual")}
     shots = [
         Shot(
             index=i,
@@ -39,8 +41,9 @@ def segment(
             end_frame=e,
             start_s=round(float(result.times[s]), 3),
             end_s=round(float(result.times[e]) if e < result.frame_count else _end_time(result), 3),
+            entry=entries[s],
         )
-        for i, (s, e) in enumerate(shotlib.shot_bounds(cuts, result.frame_count))
+        for i, (s, e) in enumerate(shotlib.shot_bounds(sorted({*cuts, *gradual}), result.frame_count))
     ]
     picks = [p for shot in shots if (p := _pick(shot, result.candidates, transitions)) is not None]
     if len(picks) > max_keyframes:

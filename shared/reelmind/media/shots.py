@@ -84,8 +84,53 @@ def transition_mask(features: np.ndarray, fps: float) -> np.ndarray:
     return mask
 
 
+DARK_LUMA = 24.0
+
+
+def gradual_boundaries(
+    features: np.ndarray, transitions: np.ndarray, fps: float, cuts: list[int]
+) -> list[int]:
+    """Middles of dissolves and of fades through black, away from the ends and from hard cuts.
+
+    A run of blended or dark frames that does not touch the first or last frame separates two
+    shots even though no single frame jumps; its middle is where the new shot starts.
+    """
+    n = len(features)
+    if n == 0:
+        return []
+    brightness = features.reshape(n, -1).mean(axis=1)
+    marked = transitions | (brightness < DARK_LUMA) | _dips(brightness, max(2, round(fps / 2)))
+    min_run = max(3, round(fps / 8))
+    found: list[int] = []
+    i = 0
+    while i < n:
+        if not marked[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and marked[j]:
+            j += 1
+        if j - i >= min_run and i > 0 and j < n:
+            middle = (i + j) // 2
+            if all(abs(middle - c) > (j - i) // 2 + 2 for c in cuts):
+                found.append(middle)
+        i = j
+    return found
+
+
+def _dips(brightness: np.ndarray, k: int) -> np.ndarray:
+    """Frames at the bottom of a fade out and back in: far darker than the frames k either side."""
+    n = len(brightness)
+    out = np.zeros(n, dtype=bool)
+    if n <= 2 * k:
+        return out
+    mid, before, after = brightness[k : n - k], brightness[: n - 2 * k], brightness[2 * k :]
+    out[k : n - k] = mid < 0.45 * np.minimum(before, after)
+    return out
+
+
 def shot_bounds(cuts: list[int], frame_count: int) -> list[tuple[int, int]]:
-    """[start, end) frame ranges from cut positions."""
+    """[start, end) frame ranges from boundary positions."""
     starts = [0, *cuts]
     ends = [*cuts, frame_count]
     return [(s, e) for s, e in zip(starts, ends, strict=True) if e > s]

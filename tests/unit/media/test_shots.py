@@ -16,7 +16,7 @@ def test_cuts_match_ground_truth_within_one_frame(clips: dict[str, samples.ClipT
     clip = clips[name]
     media = probe.probe(clip.path)
     result = scan.scan(clip.path, media.frame_count)
-    found = [s.start_frame for s in segment(result, 48).shots][1:]
+    found = [s.start_frame for s in segment(result, 48).shots if s.entry == "cut"]
     assert len(found) == len(clip.cuts), f"found {found}, expected {clip.cuts}"
     for got, want in zip(found, clip.cuts, strict=True):
         assert abs(got - want) <= 1
@@ -60,3 +60,15 @@ def test_dissolve_frames_are_flagged_as_transitions(clips: dict[str, samples.Cli
     middle = (dissolve_start + dissolve_end) // 2
     assert seg.transitions[middle - 2 : middle + 3].any()
     assert not seg.transitions[:20].any(), "a steady pan at the start is not a transition"
+
+
+def test_dissolves_and_fades_start_new_shots_so_every_scene_gets_a_keyframe(
+    clips: dict[str, samples.ClipTruth],
+) -> None:
+    clip = clips["transitions"]
+    seg = segment(scan.scan(clip.path, clip.frame_count), 48)
+    gradual = [s.start_frame for s in seg.shots if s.entry == "gradual"]
+    assert len(gradual) == len(clip.blends)
+    for start, (lo, hi) in zip(gradual, clip.blends, strict=True):
+        assert lo <= start < hi
+    assert len(seg.keyframes) == len(clip.spec.segments)
