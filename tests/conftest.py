@@ -14,6 +14,10 @@ from reelmind import samples
 from reelmind.adapters.local.runner import LambdaContext
 from reelmind.runtime import Runtime, bootstrap
 from reelmind.settings import Settings
+from tests.aws_server import bucket, event_bus, moto_endpoint, table
+
+#: The moto fixtures, registered here once so that every suite shares one lazily started server.
+__all__ = ["bucket", "event_bus", "moto_endpoint", "table"]
 
 EVENTS = Path(__file__).parent / "events"
 

@@ -1,4 +1,7 @@
-"""The AWS adapters against a moto server: the same rules as the local adapters, over real HTTP."""
+"""What only the AWS adapters do, against a moto server: requests sent, presigned URLs, events, races.
+
+The rules shared with the local adapters are in tests/contract, which runs them on both.
+"""
 
 from __future__ import annotations
 
@@ -23,21 +26,10 @@ from reelmind.adapters.aws import results as aws_results
 from reelmind.adapters.aws.blobs import S3BlobStore
 from reelmind.adapters.aws.events import EventBridgeBus
 from reelmind.adapters.aws.results import DynamoResultStore
-from reelmind.domain.video import MediaInfo, Video, VideoStatus
-from reelmind.errors import BadRequest, InvalidKey, NotFound, Throttled
-from reelmind.ports import BlobStore, Event, Result
-
-BAD_KEYS = [
-    "",
-    "/abs/clip.mp4",
-    "../up.mp4",
-    "a/../b.mp4",
-    "a/./b.mp4",
-    "a//b.mp4",
-    "a\\b.mp4",
-    "dir/",
-    "nul\x00.mp4",
-]
+from reelmind.domain.video import Video, VideoStatus
+from reelmind.errors import InvalidKey, Throttled
+from reelmind.ports import Event
+from tests.contract.test_blob_store import BAD_KEYS
 
 
 def _count_calls(client: Any, operation: str) -> list[dict[str, Any]]:
@@ -65,32 +57,12 @@ def s3(store: S3BlobStore) -> Any:
     return store._s3
 
 
-def test_the_s3_store_is_a_blob_store(bucket: str) -> None:
-    assert isinstance(S3BlobStore(bucket), BlobStore)
-
-
-def test_put_get_head_round_trip(store: S3BlobStore, s3: Any, bucket: str) -> None:
-    key = "derived/v1/thumbs/cover 1+x.jpg"  # spaces and '+' are legal in keys
-    info = store.put_bytes(key, b"jpeg bytes", content_type="image/jpeg")
-    assert (info.key, info.size) == (key, 10)
-    assert store.get_bytes(key) == b"jpeg bytes"
-    assert store.head(key) == info
-    assert s3.head_object(Bucket=bucket, Key=key)["ContentType"] == "image/jpeg"
-    assert store.head("derived/v1/missing.jpg") is None
-    with pytest.raises(NotFound):
-        store.get_bytes("derived/v1/missing.jpg")
-
-
-def test_put_file_and_download(store: S3BlobStore, s3: Any, bucket: str, tmp_path: Path) -> None:
-    src = tmp_path / "src.mp4"
-    src.write_bytes(bytes(range(256)) * 40)
-    info = store.put_file("uploads/a/clip.mp4", src, content_type="video/mp4")
-    assert info.size == 10_240 and info == store.head("uploads/a/clip.mp4")
+def test_the_content_type_is_stored(store: S3BlobStore, s3: Any, bucket: str, tmp_path: Path) -> None:
+    store.put_bytes("derived/v1/cover.jpg", b"jpeg bytes", content_type="image/jpeg")
+    assert s3.head_object(Bucket=bucket, Key="derived/v1/cover.jpg")["ContentType"] == "image/jpeg"
+    (tmp_path / "clip.mp4").write_bytes(b"mp4")
+    store.put_file("uploads/a/clip.mp4", tmp_path / "clip.mp4", content_type="video/mp4")
     assert s3.head_object(Bucket=bucket, Key="uploads/a/clip.mp4")["ContentType"] == "video/mp4"
-    dest = store.download("uploads/a/clip.mp4", tmp_path / "dest.mp4")
-    assert dest == tmp_path / "dest.mp4" and dest.read_bytes() == src.read_bytes()
-    with pytest.raises(NotFound):
-        store.download("uploads/a/none.mp4", tmp_path / "none.mp4")
 
 
 def test_list_pages_through_everything_under_the_prefix(
@@ -268,9 +240,6 @@ def test_a_throttled_put_events_call_becomes_throttled(moto_endpoint: str) -> No
 
 
 # ---------------------------------------------------------------------------------------- results
-MEDIA = MediaInfo("mp4", 2.0, 1000, 320, 180, 25.0, 50, "h264", "aac", 44100, 4000)
-
-
 def _video(video_id: str, created_at: float = 1_700_000_000.0, **kw: Any) -> Video:
     fields: dict[str, Any] = {
         "video_id": video_id,
@@ -286,70 +255,6 @@ def _video(video_id: str, created_at: float = 1_700_000_000.0, **kw: Any) -> Vid
 @pytest.fixture
 def results(table: str) -> DynamoResultStore:
     return DynamoResultStore(table)
-
-
-def test_create_video_only_once(results: DynamoResultStore) -> None:
-    first = _video("v1", title="first", media=MEDIA, sha256="ab" * 32)
-    assert results.create_video(first) is True
-    assert results.create_video(_video("v1", title="second")) is False
-    assert results.get_video("v1") == first
-    assert results.get_video("nope") is None
-
-
-def test_claim_takes_a_lease_that_expires_and_can_be_released(results: DynamoResultStore) -> None:
-    results.create_video(_video("v1"))
-    assert results.claim("v1", now=100.0, lease_s=30) is True
-    assert results.claim("v1", now=110.0, lease_s=30) is False, "the lease is live until 130"
-    assert results.claim("v1", now=130.0, lease_s=30) is True, "an expired lease can be taken"
-    results.release("v1")
-    assert results.claim("v1", now=131.0, lease_s=30) is True, "a released lease can be taken"
-
-    assert results.transition("v1", VideoStatus.READY, expected=[VideoStatus.PROCESSING])
-    assert results.claim("v1", now=10_000.0, lease_s=30) is False, "a READY video is never claimed"
-    results.release("v1")
-    assert results.get_video("v1").status is VideoStatus.READY  # type: ignore[union-attr]
-
-    assert results.claim("missing", now=0.0, lease_s=30) is False
-    results.release("missing")
-    assert results.get_video("missing") is None, "release must not create an item"
-
-
-def test_transition_checks_the_expected_status(results: DynamoResultStore) -> None:
-    results.create_video(_video("v1"))
-    before = results.get_video("v1")
-    changed = results.transition(
-        "v1", VideoStatus.FAILED, expected=[VideoStatus.READY], changes={"error": "x", "error_code": "y"}
-    )
-    assert changed is False
-    assert results.get_video("v1") == before
-    assert results.list_videos(status=VideoStatus.FAILED).items == []
-
-    assert results.claim("v1", now=100.0, lease_s=60)
-    changed = results.transition(
-        "v1",
-        VideoStatus.FAILED,
-        expected=[VideoStatus.PROCESSING, VideoStatus.READY],
-        changes={"error": "bad file", "error_code": "corrupt_media", "updated_at": 5.0},
-    )
-    assert changed is True
-    after = results.get_video("v1")
-    assert after is not None
-    assert (after.status, after.error, after.error_code, after.updated_at) == (
-        VideoStatus.FAILED,
-        "bad file",
-        "corrupt_media",
-        5.0,
-    )
-    assert [v.video_id for v in results.list_videos(status=VideoStatus.FAILED).items] == ["v1"]
-    assert results.list_videos(status=VideoStatus.PROCESSING).items == []
-    assert results.transition("missing", VideoStatus.READY, expected=list(VideoStatus)) is False
-
-
-def test_transition_clears_the_lease(results: DynamoResultStore) -> None:
-    results.create_video(_video("v1"))
-    assert results.claim("v1", now=100.0, lease_s=60)
-    assert results.transition("v1", VideoStatus.PROCESSING, expected=[VideoStatus.PROCESSING])
-    assert results.claim("v1", now=101.0, lease_s=60), "the transition gave the lease back"
 
 
 def test_a_concurrent_write_is_not_lost(
@@ -375,71 +280,6 @@ def test_a_concurrent_write_is_not_lost(
     video = results.get_video("v1")
     assert video is not None
     assert (video.status, video.title, video.aliases) == (VideoStatus.READY, "t", ["uploads/copy.mp4"])
-
-
-def test_add_alias(results: DynamoResultStore) -> None:
-    results.create_video(_video("v1"))
-    results.add_alias("v1", "uploads/b.mp4")
-    results.add_alias("v1", "uploads/b.mp4")
-    results.add_alias("v1", "uploads/v1.mp4")  # the source key itself
-    results.add_alias("v1", "uploads/c.mp4")
-    assert results.get_video("v1").aliases == ["uploads/b.mp4", "uploads/c.mp4"]  # type: ignore[union-attr]
-    results.add_alias("missing", "uploads/d.mp4")
-    assert results.get_video("missing") is None
-
-
-def test_put_result_is_idempotent_per_version(results: DynamoResultStore) -> None:
-    results.create_video(_video("v1"))
-    results.create_video(_video("v2"))
-    assert results.put_result(Result("v1", "tags", "m1", {"tags": ["cat"]}, 1.0)) is True
-    assert results.put_result(Result("v1", "tags", "m1", {"tags": ["dog"]}, 2.0)) is False
-    assert results.get_results("v1")["tags"] == Result("v1", "tags", "m1", {"tags": ["cat"]}, 1.0)
-
-    assert results.put_result(Result("v1", "tags", "m2", {"tags": ["dog"]}, 3.0)) is True
-    assert results.put_result(Result("v1", "ingest", "i1", {"shots": [{"index": 0}]}, 4.0)) is True
-    assert results.put_result(Result("v2", "tags", "m2", {"tags": []}, 5.0)) is True
-    assert results.get_results("v1") == {
-        "ingest": Result("v1", "ingest", "i1", {"shots": [{"index": 0}]}, 4.0),
-        "tags": Result("v1", "tags", "m2", {"tags": ["dog"]}, 3.0),
-    }
-    assert results.get_results("nope") == {}
-    assert results.get_video("v1") is not None, "results do not touch the video item"
-
-
-def test_list_videos_newest_first_with_cursor_and_status_filter(results: DynamoResultStore) -> None:
-    statuses = [VideoStatus.PROCESSING, VideoStatus.READY, VideoStatus.FAILED]
-    for i in range(8):
-        results.create_video(_video(f"v{i}", created_at=1_700_000_000.0 + i))
-        if statuses[i % 3] is not VideoStatus.PROCESSING:
-            results.transition(f"v{i}", statuses[i % 3], expected=[VideoStatus.PROCESSING])
-    results.create_video(_video("v7b", created_at=1_700_000_007.0))  # ties break by id, descending
-
-    pages: list[list[str]] = []
-    cursor: str | None = None
-    while True:
-        page = results.list_videos(limit=3, cursor=cursor)
-        pages.append([v.video_id for v in page.items])
-        if page.cursor is None:
-            break
-        cursor = page.cursor
-    assert pages == [["v7b", "v7", "v6"], ["v5", "v4", "v3"], ["v2", "v1", "v0"]]
-
-    ready = results.list_videos(status=VideoStatus.READY, limit=2)
-    assert [v.video_id for v in ready.items] == ["v7", "v4"]
-    assert all(v.status is VideoStatus.READY for v in ready.items)
-    rest = results.list_videos(status=VideoStatus.READY, limit=2, cursor=ready.cursor)
-    assert ([v.video_id for v in rest.items], rest.cursor) == (["v1"], None)
-    assert [v.video_id for v in results.list_videos(status=VideoStatus.PROCESSING).items] == [
-        "v7b",
-        "v6",
-        "v3",
-        "v0",
-    ]
-
-    with pytest.raises(BadRequest):
-        results.list_videos(cursor="not a cursor")
-    with pytest.raises(BadRequest):
-        results.list_videos(limit=0)
 
 
 def test_dynamodb_throttling_becomes_throttled() -> None:

@@ -56,14 +56,14 @@ class FolderBlobStore:
         path = self._path(key)
         try:
             return path.read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"no object at {key!r}") from None
 
     def download(self, key: str, dest: Path) -> Path:
         path = self._path(key)
         try:
             shutil.copyfile(path, dest)
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"no object at {key!r}") from None
         return dest
 
@@ -72,15 +72,28 @@ class FolderBlobStore:
         return self._info(key, path) if path.is_file() else None
 
     def list(self, prefix: str) -> Iterator[BlobInfo]:
-        base = self.root / prefix.rstrip("/") if prefix else self.root
-        folder = base if base.is_dir() else base.parent
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and not path.name.startswith(".tmp-"):
-                key = path.relative_to(self.root).as_posix()
-                if key.startswith(prefix):
-                    yield self._info(key, path)
+        """Every object whose key starts with `prefix` (as S3 matches it), in key order."""
+        if prefix:  # a key, optionally ending in '/'; '' is the whole store
+            validate_key(prefix.removesuffix("/"))
+        return self._list(prefix)
+
+    def _list(self, prefix: str) -> Iterator[BlobInfo]:
+        folder = self.root / prefix.rpartition("/")[0]  # the deepest folder holding every match
+        if not folder.is_dir():
+            return
+        found = (
+            (path.relative_to(self.root).as_posix(), path)
+            for path in folder.rglob("*")
+            if path.is_file() and not path.name.startswith(".tmp-")
+        )
+        for key, path in sorted(found):
+            if key.startswith(prefix):
+                yield self._info(key, path)
 
     def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix` (not '': that would empty the store); return how many."""
+        if not prefix:
+            raise InvalidKey("refusing to delete with an empty prefix: it would empty the store")
         keys = [b.key for b in self.list(prefix)]
         for key in keys:
             self._path(key).unlink(missing_ok=True)

@@ -121,6 +121,8 @@ class SqliteResultStore:
     def list_videos(
         self, *, status: VideoStatus | None = None, limit: int = 50, cursor: str | None = None
     ) -> Page:
+        if limit < 1:
+            raise BadRequest("the page size must be at least 1")
         where: list[str] = []
         args: list[object] = []
         if status is not None:

@@ -1,7 +1,10 @@
 """A real moto server for the AWS adapters: S3, DynamoDB, EventBridge and SQS on 127.0.0.1.
 
-One server runs for the session; the AWS environment points every client at it. Each test gets its
-own bucket, table and bus (unique names), so tests never see each other's data.
+One server runs for the session, started by the first test that asks for `moto_endpoint` (directly
+or through `bucket`, `table` or `event_bus`) and stopped at the session's end; from then on the AWS
+environment points every client at it. Each test gets its own bucket, table and bus (unique names),
+so tests never see each other's data. `tests/conftest.py` registers these fixtures once for every
+folder (one definition, so one server, however many suites use it).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import pytest
 
 from reelmind.wiring import load_template
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 REGION = "us-east-1"
 STARTUP_TIMEOUT_S = 30.0
 
