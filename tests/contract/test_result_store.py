@@ -14,7 +14,7 @@ MEDIA = MediaInfo("mp4", 2.0, 1000, 320, 180, 25.0, 50, "h264", "aac", 44100, 40
 T0 = 1_700_000_000.0
 
 
-def _video(video_id: str, created_at: float = T0, **kw: Any) -> Video:
+def make_video(video_id: str, created_at: float = T0, **kw: Any) -> Video:
     fields: dict[str, Any] = {
         "video_id": video_id,
         "source_key": f"uploads/{video_id}.mp4",
@@ -37,15 +37,15 @@ def _ids(store: ResultStore, **kw: Any) -> list[str]:
 
 
 def test_create_video_only_once(result_store: ResultStore) -> None:
-    first = _video("v1", title="first", media=MEDIA, sha256="ab" * 32)
+    first = make_video("v1", title="first", media=MEDIA, sha256="ab" * 32)
     assert result_store.create_video(first) is True
-    assert result_store.create_video(_video("v1", title="second")) is False
+    assert result_store.create_video(make_video("v1", title="second")) is False
     assert result_store.get_video("v1") == first
     assert result_store.get_video("nope") is None
 
 
 def test_claim_takes_a_lease_that_expires(result_store: ResultStore) -> None:
-    result_store.create_video(_video("v1"))
+    result_store.create_video(make_video("v1"))
     assert result_store.claim("v1", now=100.0, lease_s=30) is True
     assert result_store.claim("v1", now=110.0, lease_s=30) is False, "the lease is live until 130"
     assert result_store.claim("v1", now=130.0, lease_s=30) is True, "an expired lease can be taken"
@@ -53,7 +53,7 @@ def test_claim_takes_a_lease_that_expires(result_store: ResultStore) -> None:
 
 
 def test_release_gives_the_lease_back(result_store: ResultStore) -> None:
-    result_store.create_video(_video("v1"))
+    result_store.create_video(make_video("v1"))
     assert result_store.claim("v1", now=100.0, lease_s=30)
     result_store.release("v1")
     assert result_store.claim("v1", now=101.0, lease_s=30) is True, "a released lease can be taken"
@@ -62,7 +62,7 @@ def test_release_gives_the_lease_back(result_store: ResultStore) -> None:
 
 
 def test_a_finished_video_is_never_claimed(result_store: ResultStore) -> None:
-    result_store.create_video(_video("v1"))
+    result_store.create_video(make_video("v1"))
     assert result_store.transition("v1", VideoStatus.READY, expected=[VideoStatus.PROCESSING])
     assert result_store.claim("v1", now=10_000.0, lease_s=30) is False
     result_store.release("v1")
@@ -70,7 +70,7 @@ def test_a_finished_video_is_never_claimed(result_store: ResultStore) -> None:
 
 
 def test_transition_with_a_wrong_expected_status_changes_nothing(result_store: ResultStore) -> None:
-    result_store.create_video(_video("v1"))
+    result_store.create_video(make_video("v1"))
     before = result_store.get_video("v1")
     changed = result_store.transition(
         "v1", VideoStatus.FAILED, expected=[VideoStatus.READY], changes={"error": "x", "error_code": "y"}
@@ -83,7 +83,7 @@ def test_transition_with_a_wrong_expected_status_changes_nothing(result_store: R
 
 
 def test_transition_sets_status_and_changes(result_store: ResultStore) -> None:
-    result_store.create_video(_video("v1"))
+    result_store.create_video(make_video("v1"))
     changed = result_store.transition(
         "v1",
         VideoStatus.FAILED,
@@ -103,14 +103,14 @@ def test_transition_sets_status_and_changes(result_store: ResultStore) -> None:
 
 
 def test_transition_clears_the_lease(result_store: ResultStore) -> None:
-    result_store.create_video(_video("v1"))
+    result_store.create_video(make_video("v1"))
     assert result_store.claim("v1", now=100.0, lease_s=60)
     assert result_store.transition("v1", VideoStatus.PROCESSING, expected=[VideoStatus.PROCESSING])
     assert result_store.claim("v1", now=101.0, lease_s=60), "the transition gave the lease back"
 
 
 def test_add_alias_is_idempotent(result_store: ResultStore) -> None:
-    result_store.create_video(_video("v1"))
+    result_store.create_video(make_video("v1"))
     result_store.add_alias("v1", "uploads/b.mp4")
     result_store.add_alias("v1", "uploads/b.mp4")
     result_store.add_alias("v1", "uploads/v1.mp4")  # the source key itself
@@ -121,7 +121,7 @@ def test_add_alias_is_idempotent(result_store: ResultStore) -> None:
 
 
 def test_put_result_is_idempotent_per_version(result_store: ResultStore) -> None:
-    result_store.create_video(_video("v1"))
+    result_store.create_video(make_video("v1"))
     assert result_store.put_result(Result("v1", "tags", "m1", {"tags": ["cat"]}, 1.0)) is True
     assert result_store.put_result(Result("v1", "tags", "m1", {"tags": ["dog"]}, 2.0)) is False
     assert result_store.get_results("v1") == {"tags": Result("v1", "tags", "m1", {"tags": ["cat"]}, 1.0)}
@@ -131,8 +131,8 @@ def test_put_result_is_idempotent_per_version(result_store: ResultStore) -> None
 
 
 def test_get_results_by_kind_and_video(result_store: ResultStore) -> None:
-    result_store.create_video(_video("v1"))
-    result_store.create_video(_video("v2"))
+    result_store.create_video(make_video("v1"))
+    result_store.create_video(make_video("v2"))
     before = result_store.get_video("v1")
     assert result_store.put_result(Result("v1", "tags", "m2", {"tags": ["dog"]}, 3.0))
     assert result_store.put_result(Result("v1", "ingest", "i1", {"shots": [{"index": 0}]}, 4.0))
@@ -152,10 +152,10 @@ def nine_videos(result_store: ResultStore) -> ResultStore:
     """v0..v7 one second apart, statuses cycling PROCESSING, READY, FAILED; v7b ties with v7."""
     statuses = [VideoStatus.PROCESSING, VideoStatus.READY, VideoStatus.FAILED]
     for i in range(8):
-        result_store.create_video(_video(f"v{i}", created_at=T0 + i))
+        result_store.create_video(make_video(f"v{i}", created_at=T0 + i))
         if statuses[i % 3] is not VideoStatus.PROCESSING:
             result_store.transition(f"v{i}", statuses[i % 3], expected=[VideoStatus.PROCESSING])
-    result_store.create_video(_video("v7b", created_at=T0 + 7))
+    result_store.create_video(make_video("v7b", created_at=T0 + 7))
     return result_store
 
 

@@ -26,10 +26,11 @@ from reelmind.adapters.aws import results as aws_results
 from reelmind.adapters.aws.blobs import S3BlobStore
 from reelmind.adapters.aws.events import EventBridgeBus
 from reelmind.adapters.aws.results import DynamoResultStore
-from reelmind.domain.video import Video, VideoStatus
+from reelmind.domain.video import VideoStatus
 from reelmind.errors import InvalidKey, Throttled
 from reelmind.ports import Event
 from tests.contract.test_blob_store import BAD_KEYS
+from tests.contract.test_result_store import make_video
 
 
 def _count_calls(client: Any, operation: str) -> list[dict[str, Any]]:
@@ -240,16 +241,6 @@ def test_a_throttled_put_events_call_becomes_throttled(moto_endpoint: str) -> No
 
 
 # ---------------------------------------------------------------------------------------- results
-def _video(video_id: str, created_at: float = 1_700_000_000.0, **kw: Any) -> Video:
-    fields: dict[str, Any] = {
-        "video_id": video_id,
-        "source_key": f"uploads/{video_id}.mp4",
-        "status": VideoStatus.PROCESSING,
-        "created_at": created_at,
-        "updated_at": created_at,
-        **kw,
-    }
-    return Video(**fields)
 
 
 @pytest.fixture
@@ -261,7 +252,7 @@ def test_a_concurrent_write_is_not_lost(
     results: DynamoResultStore, table: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Between transition's read and its write another writer adds an alias; the transition re-reads."""
-    results.create_video(_video("v1"))
+    results.create_video(make_video("v1"))
     other = DynamoResultStore(table)
     real_get = results._get
     raced: list[bool] = []

@@ -14,10 +14,6 @@ class VideoStatus(enum.StrEnum):
     FAILED = "FAILED"  # terminal; `error_code` and `error` say why
 
 
-#: Statuses from which a (re)claim by ingest is allowed.
-CLAIMABLE = frozenset({VideoStatus.PROCESSING})
-
-
 def video_id_for_content(sha256_hex: str) -> str:
     """Content-addressed id: the same bytes under any key are the same video."""
     return "v" + sha256_hex[:20]
@@ -61,14 +57,6 @@ class Shot:
     start_s: float
     end_s: float
     entry: str = "cut"  # how the shot begins: "start" of the video, a hard "cut", or a "gradual" blend
-
-
-@dataclass(frozen=True, slots=True)
-class Keyframe:
-    shot_index: int
-    frame: int
-    time_s: float
-    key: str  # blob key of the full-resolution JPEG
 
 
 @dataclass(slots=True)
