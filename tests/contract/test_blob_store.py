@@ -98,21 +98,27 @@ def test_delete_with_an_empty_prefix_is_refused(blob_store: BlobStore) -> None:
     assert _keys(blob_store, "") == ["derived/v1/keep"]
 
 
-@pytest.mark.parametrize("key", BAD_KEYS, ids=repr)
-def test_unsafe_keys_are_refused(blob_store: BlobStore, tmp_path: Path, key: str) -> None:
+def unsafe_calls(store: BlobStore, key: str, tmp_path: Path) -> list[Callable[[], object]]:
+    """Every store call that takes `key`; each must refuse an unsafe key with `InvalidKey`."""
     (tmp_path / "f").write_bytes(b"x")
-    attempts: list[Callable[[], object]] = [
-        lambda: blob_store.put_bytes(key, b"x"),
-        lambda: blob_store.put_file(key, tmp_path / "f"),
-        lambda: blob_store.get_bytes(key),
-        lambda: blob_store.download(key, tmp_path / "out"),
-        lambda: blob_store.head(key),
-        lambda: blob_store.presign_upload(key, 10, 60),
-        lambda: blob_store.url_for(key),
+    calls: list[Callable[[], object]] = [
+        lambda: store.put_bytes(key, b"x"),
+        lambda: store.put_file(key, tmp_path / "f"),
+        lambda: store.get_bytes(key),
+        lambda: store.download(key, tmp_path / "out"),
+        lambda: store.head(key),
+        lambda: store.presign_upload(key, 10, 60),
+        lambda: store.url_for(key),
     ]
     if key not in {"", "dir/"}:  # both are legal prefixes: the whole store and a folder
-        attempts.append(lambda: blob_store.list(key))
-        attempts.append(lambda: blob_store.delete_prefix(key))
+        calls.append(lambda: store.list(key))
+        calls.append(lambda: store.delete_prefix(key))
+    return calls
+
+
+@pytest.mark.parametrize("key", BAD_KEYS, ids=repr)
+def test_unsafe_keys_are_refused(blob_store: BlobStore, tmp_path: Path, key: str) -> None:
+    attempts = unsafe_calls(blob_store, key, tmp_path)
     for attempt in attempts:
         with pytest.raises(InvalidKey):
             attempt()

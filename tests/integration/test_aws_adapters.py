@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from reelmind.adapters.aws.results import DynamoResultStore
 from reelmind.domain.video import VideoStatus
 from reelmind.errors import InvalidKey, Throttled
 from reelmind.ports import Event
-from tests.contract.test_blob_store import BAD_KEYS
+from tests.contract.test_blob_store import BAD_KEYS, unsafe_calls
 from tests.contract.test_result_store import make_video
 
 
@@ -103,18 +102,7 @@ def test_unsafe_keys_are_refused_before_any_request(
 ) -> None:
     sent: list[str] = []
     s3.meta.events.register("before-send.s3.*", lambda request, **_: sent.append(request.url))
-    (tmp_path / "f").write_bytes(b"x")
-    attempts: list[Callable[[], object]] = [
-        lambda: store.put_bytes(key, b"x"),
-        lambda: store.put_file(key, tmp_path / "f"),
-        lambda: store.get_bytes(key),
-        lambda: store.download(key, tmp_path / "out"),
-        lambda: store.head(key),
-        lambda: store.presign_upload(key, 10, 60),
-        lambda: store.url_for(key),
-    ]
-    if key not in {"", "dir/"}:  # both are legal prefixes: the whole bucket and a folder
-        attempts.append(lambda: store.list(key))
+    attempts = unsafe_calls(store, key, tmp_path)
     for attempt in attempts:
         with pytest.raises(InvalidKey):
             attempt()
