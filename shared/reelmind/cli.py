@@ -12,9 +12,9 @@ from typing import Any
 
 from reelmind.domain import keys
 from reelmind.errors import ReelMindError
+from reelmind.files import sha256_file
 from reelmind.runtime import Runtime, bootstrap
 from reelmind.services.catalog import upload_key
-from reelmind.services.ingest import sha256_file
 from reelmind.settings import Settings
 
 
@@ -94,7 +94,42 @@ def _summary(rt: Runtime, f: Path, video: dict[str, Any]) -> str:
         cover = thumb["cover"]
         lines.append(f"    cover at {cover['time_s']} s -> {rt.local.blob_root / cover['sizes'][0]['key']}")
         lines.append(f"    sprite -> {rt.local.blob_root / thumb['sprite']['key']}")
+    lines += _understanding(res)
     return "\n".join(lines)
+
+
+def _understanding(res: dict[str, Any]) -> list[str]:
+    """One line per analyzer: what a person would want to see first."""
+    lines = []
+    for kind in ("tags", "ocr", "safety", "quality", "originality"):
+        r = res.get(kind)
+        if r is None:
+            continue
+        if r.get("status") == "failed":
+            lines.append(f"    {kind}: failed [{r['error']['code']}] {r['error']['message']}")
+        elif kind == "tags":
+            cats = [
+                f"{c['id']}/{ch['id'].split('/')[-1]} {ch['score']:.2f}"
+                for c in r["categories"]
+                for ch in c["children"]
+            ]
+            lines.append(
+                f"    tags: {', '.join(cats) or 'no category'}; {', '.join(t['tag'] for t in r['tags'][:5])}"
+            )
+        elif kind == "ocr":
+            text = " | ".join(line["text"] for line in r["lines"][:4])
+            lines.append(f"    text: {text or '(none)'}")
+        elif kind == "safety":
+            reasons = ", ".join(f"{x['kind']}:{x['label']}" for x in r["reasons"])
+            lines.append(f"    safety: {r['action']}" + (f" ({reasons})" if reasons else ""))
+        elif kind == "quality":
+            lines.append(
+                f"    quality: {r['score']:.0f}/100" + "".join(f"; {i['kind']}" for i in r["issues"][:3])
+            )
+        elif kind == "originality":
+            dup = r.get("duplicate_of")
+            lines.append("    originality: " + (f"duplicate of {dup['video_id']}" if dup else "original"))
+    return lines
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -115,6 +150,42 @@ def cmd_list(args: argparse.Namespace) -> int:
             + (f"  [{v.error_code}]" if v.error_code else "")
         )
     return 0
+
+
+def cmd_reanalyze(args: argparse.Namespace) -> int:
+    """Re-run analyzers whose stored results are missing or were made by another model version."""
+    rt = _runtime()
+    assert rt.local is not None
+    kinds = args.kind or rt.analysis.kinds
+    todo = (
+        [(v, kinds) for v in args.video]
+        if args.video and args.all
+        else [(v, k) for v, k in rt.analysis.stale(kinds) if not args.video or v in args.video]
+    )
+    if not todo:
+        print("every result is current")
+        return 0
+    for video_id, stale in todo:
+        print(f"{video_id}: {', '.join(stale)}")
+        if not args.dry_run:
+            rt.analysis.request(video_id, stale, force=bool(args.video and args.all))
+    if args.dry_run:
+        return 0
+    stats = rt.local.drain()
+    print(
+        f"{len(todo)} video(s) requeued; {stats.delivered} invocation(s), {stats.dead_letters} dead-lettered"
+    )
+    return 1 if stats.dead_letters else 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    rt = _runtime()
+    bad = 0
+    for name, state in rt.models.check().items():
+        spec = rt.models.spec(name)
+        print(f"{spec.ref:<36} {spec.license:<13} {state}")
+        bad += state != "ok"
+    return 1 if bad else 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -154,6 +225,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("list", help="list videos, newest first")
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(func=cmd_list)
+    p = sub.add_parser("reanalyze", help="re-run analyzers whose results are missing or out of date")
+    p.add_argument("--kind", action="append", help="only this analyzer (repeatable)")
+    p.add_argument("--video", action="append", help="only this video (repeatable)")
+    p.add_argument("--all", action="store_true", help="with --video: re-run even if current")
+    p.add_argument("--dry-run", action="store_true", help="list what is out of date, change nothing")
+    p.set_defaults(func=cmd_reanalyze)
+    p = sub.add_parser("models", help="verify every model file against its checksum")
+    p.set_defaults(func=cmd_models)
     p = sub.add_parser("serve", help="serve the HTTP API on this machine")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)

@@ -84,3 +84,15 @@ class Busy(TransientError):
 
 class Throttled(TransientError):
     code = "throttled"
+
+
+class ModelUnavailable(ConfigError):
+    """A model file is missing: the package that carries it is not installed, or the build step did not run."""
+
+    code = "model_unavailable"
+
+
+class ModelChecksumMismatch(ConfigError):
+    """A model file is not the one the registry names: refuse to run on unknown weights."""
+
+    code = "model_checksum_mismatch"

