@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from reelmind.domain.video import Video, VideoStatus
+from reelmind.domain.video import Moderation, Video, VideoStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,15 +86,28 @@ class ResultStore(Protocol):
 
     def add_alias(self, video_id: str, key: str) -> None: ...
 
-    def put_result(self, result: Result) -> bool:
-        """Store when absent or a different version; False when the same version is there already."""
+    def moderate(self, video_id: str, decision: Moderation, *, by: str, at: float) -> bool:
+        """Set the moderation state. `by` is "auto" or "human"; an "auto" decision never replaces a
+        human one. False when the video is absent or the human decision stands."""
+        ...
+
+    def put_result(self, result: Result, *, replace: bool = False) -> bool:
+        """Store when absent or a different version; False when the same version is there already.
+        `replace` stores unconditionally (a result that another video's analysis corrects)."""
         ...
 
     def get_results(self, video_id: str) -> dict[str, Result]: ...
 
     def list_videos(
-        self, *, status: VideoStatus | None = None, limit: int = 50, cursor: str | None = None
-    ) -> Page: ...
+        self,
+        *,
+        status: VideoStatus | None = None,
+        moderation: Moderation | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Newest first, optionally only one status and/or one moderation state."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

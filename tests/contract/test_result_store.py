@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from reelmind.domain.video import MediaInfo, Video, VideoStatus
+from reelmind.domain.video import MediaInfo, Moderation, Video, VideoStatus
 from reelmind.errors import BadRequest
 from reelmind.ports import Result, ResultStore
 
@@ -130,6 +130,14 @@ def test_put_result_is_idempotent_per_version(result_store: ResultStore) -> None
     assert result_store.get_results("v1") == {"tags": Result("v1", "tags", "m2", {"tags": ["dog"]}, 3.0)}
 
 
+def test_put_result_with_replace_overwrites_the_same_version(result_store: ResultStore) -> None:
+    result_store.create_video(make_video("v1"))
+    result_store.put_result(Result("v1", "originality", "o1", {"original": True}, 1.0))
+    corrected = Result("v1", "originality", "o1", {"original": False}, 2.0)
+    assert result_store.put_result(corrected, replace=True) is True
+    assert result_store.get_results("v1") == {"originality": corrected}
+
+
 def test_get_results_by_kind_and_video(result_store: ResultStore) -> None:
     result_store.create_video(make_video("v1"))
     result_store.create_video(make_video("v2"))
@@ -186,6 +194,41 @@ def test_list_videos_by_status(nine_videos: ResultStore) -> None:
     assert ([v.video_id for v in rest.items], rest.cursor) == (["v1"], None)
     assert _ids(nine_videos, status=VideoStatus.PROCESSING) == ["v7b", "v6", "v3", "v0"]
     assert _ids(nine_videos, status=VideoStatus.FAILED) == ["v5", "v2"]
+
+
+def test_moderation_is_set_and_a_human_decision_stands(result_store: ResultStore) -> None:
+    result_store.create_video(make_video("v1"))
+    assert result_store.moderate("v1", Moderation.REVIEW, by="auto", at=10.0) is True
+    video = _get(result_store, "v1")
+    assert (video.moderation, video.moderated_by, video.moderated_at) == (Moderation.REVIEW, "auto", 10.0)
+    assert result_store.moderate("v1", Moderation.ALLOW, by="human", at=11.0) is True
+    assert result_store.moderate("v1", Moderation.BLOCK, by="auto", at=12.0) is False, "a person decided"
+    assert _get(result_store, "v1").moderation is Moderation.ALLOW
+    assert result_store.moderate("v1", Moderation.BLOCK, by="human", at=13.0) is True, "a person may revise"
+    assert _get(result_store, "v1").hidden
+    assert result_store.moderate("missing", Moderation.ALLOW, by="auto", at=0.0) is False
+    with pytest.raises(ValueError):
+        result_store.moderate("v1", Moderation.ALLOW, by="robot", at=0.0)
+
+
+def test_list_videos_by_moderation(nine_videos: ResultStore) -> None:
+    for i, decision in [
+        (1, Moderation.REVIEW),
+        (4, Moderation.REVIEW),
+        (7, Moderation.REVIEW),
+        (5, Moderation.BLOCK),
+    ]:
+        nine_videos.moderate(f"v{i}", decision, by="auto", at=T0 + 100)
+    first = nine_videos.list_videos(moderation=Moderation.REVIEW, limit=2)
+    assert [v.video_id for v in first.items] == ["v7", "v4"]
+    rest = nine_videos.list_videos(moderation=Moderation.REVIEW, limit=2, cursor=first.cursor)
+    assert ([v.video_id for v in rest.items], rest.cursor) == (["v1"], None)
+    assert _ids(nine_videos, moderation=Moderation.BLOCK) == ["v5"]
+    assert _ids(nine_videos, moderation=Moderation.ALLOW) == []
+    nine_videos.moderate("v4", Moderation.ALLOW, by="human", at=T0 + 200)
+    assert _ids(nine_videos, moderation=Moderation.REVIEW) == ["v7", "v1"], "a decided video leaves the queue"
+    assert _ids(nine_videos, moderation=Moderation.REVIEW, status=VideoStatus.FAILED) == []
+    assert _ids(nine_videos, moderation=Moderation.REVIEW, status=VideoStatus.READY) == ["v7", "v1"]
 
 
 def test_list_videos_of_an_empty_store(result_store: ResultStore) -> None:

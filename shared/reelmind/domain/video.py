@@ -14,6 +14,18 @@ class VideoStatus(enum.StrEnum):
     FAILED = "FAILED"  # terminal; `error_code` and `error` say why
 
 
+class Moderation(enum.StrEnum):
+    """Where a video stands with content safety: shown, waiting for a person, or hidden."""
+
+    ALLOW = "allow"
+    REVIEW = "review"
+    BLOCK = "block"
+
+
+#: Who set the moderation state; a person's decision is final and an automatic re-run never overrides it.
+MODERATED_BY = ("auto", "human")
+
+
 def video_id_for_content(sha256_hex: str) -> str:
     """Content-addressed id: the same bytes under any key are the same video."""
     return "v" + sha256_hex[:20]
@@ -72,10 +84,19 @@ class Video:
     error_code: str | None = None
     error: str | None = None
     aliases: list[str] = field(default_factory=list)
+    moderation: Moderation | None = None
+    moderated_by: str | None = None
+    moderated_at: float | None = None
+
+    @property
+    def hidden(self) -> bool:
+        """Blocked videos stay stored (and visible to their owner and reviewers) but are not listed."""
+        return self.moderation is Moderation.BLOCK
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["status"] = self.status.value
+        out["moderation"] = self.moderation.value if self.moderation else None
         return out
 
     @classmethod
@@ -93,4 +114,7 @@ class Video:
             error_code=data.get("error_code"),
             error=data.get("error"),
             aliases=list(data.get("aliases") or []),
+            moderation=Moderation(data["moderation"]) if data.get("moderation") else None,
+            moderated_by=data.get("moderated_by"),
+            moderated_at=data.get("moderated_at"),
         )

@@ -6,10 +6,14 @@ all attributes projected):
 * video  - pk `VIDEO#<id>`, sk `META`; `status`, `created_at`, `lease_until` (epoch seconds, 0 when
   free), `rev` (bumped by every write of `data`), `data` (the JSON of `Video.to_dict()`), and
   gsi1pk `STATUS#<status>`, gsi1sk `<created_at, zero-padded to 20 characters>#<id>`.
+  Once moderated, a video also carries gsi2pk `MODERATION#<allow|review|block>` and gsi2sk (the same
+  value as gsi1sk): index `gsi2` is sparse and holds moderated videos only, so the review queue is
+  one query.
 * result - pk `VIDEO#<id>`, sk `RESULT#<kind>`; `version`, `created_at`, `payload` (JSON). Results
   have no gsi1 keys, so the index holds videos only.
 
-`list_videos(status=s)` queries the `STATUS#s` partition of gsi1 newest first. Without a status it
+`list_videos(moderation=m)` queries the `MODERATION#m` partition of gsi2 (a status, if also given,
+is applied to those items). `list_videos(status=s)` queries the `STATUS#s` partition of gsi1 newest first. Without a status it
 queries every status partition (three) with the same bound and merges them: the gsi1sk of the last
 item returned is the cursor, and it orders the same way in every partition. Index reads are
 eventually consistent, so a video can show under its old status for a moment after a transition.
@@ -43,7 +47,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from reelmind.adapters.aws.errors import THROTTLING_CODES
-from reelmind.domain.video import Video, VideoStatus
+from reelmind.domain.video import MODERATED_BY, Moderation, Video, VideoStatus
 from reelmind.errors import BadRequest, Busy, Throttled
 from reelmind.ports import Page, Result
 
@@ -51,6 +55,7 @@ VIDEO_PREFIX = "VIDEO#"
 META = "META"
 RESULT_PREFIX = "RESULT#"
 STATUS_PREFIX = "STATUS#"
+MODERATION_PREFIX = "MODERATION#"
 #: Read-modify-write attempts before `Busy` is raised.
 OPTIMISTIC_ATTEMPTS = 3
 
@@ -67,6 +72,15 @@ class ByStatus(GlobalSecondaryIndex["VideoItem"]):  # type: ignore[no-untyped-ca
     gsi1sk = UnicodeAttribute(range_key=True)
 
 
+class ByModeration(GlobalSecondaryIndex["VideoItem"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
 class VideoItem(Model):
     """A video; unbound (no table) until subclassed by `_models`."""
 
@@ -79,7 +93,10 @@ class VideoItem(Model):
     data = UnicodeAttribute()
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
     by_status = ByStatus()
+    by_moderation = ByModeration()
 
 
 class ResultItem(Model):
@@ -270,12 +287,32 @@ class DynamoResultStore:
 
         self._rewrite(video_id, edit)
 
+    def moderate(self, video_id: str, decision: Moderation, *, by: str, at: float) -> bool:
+        if by not in MODERATED_BY:
+            raise ValueError(f"moderated by must be one of {MODERATED_BY}, not {by!r}")
+        v = self._videos
+
+        def edit(item: VideoItem, data: dict[str, Any]) -> list[Any] | None:
+            if by == "auto" and data.get("moderated_by") == "human":
+                return None
+            data.update(moderation=decision.value, moderated_by=by, moderated_at=at)
+            return [v.gsi2pk.set(MODERATION_PREFIX + decision.value), v.gsi2sk.set(item.gsi1sk)]
+
+        return self._rewrite(video_id, edit)
+
     def list_videos(
-        self, *, status: VideoStatus | None = None, limit: int = 50, cursor: str | None = None
+        self,
+        *,
+        status: VideoStatus | None = None,
+        moderation: Moderation | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
     ) -> Page:
         if limit < 1:
             raise BadRequest("the page size must be at least 1")
         before = _decode_cursor(cursor) if cursor else None
+        if moderation is not None:
+            return self._list_moderated(moderation, status, limit, before)
         statuses = [status] if status is not None else list(VideoStatus)
         candidates: list[VideoItem] = []
         with _dynamo("list videos"):
@@ -291,8 +328,28 @@ class DynamoResultStore:
         next_cursor = _encode_cursor(page[-1].gsi1sk) if len(candidates) > limit else None
         return Page(items=[Video.from_dict(json.loads(item.data)) for item in page], cursor=next_cursor)
 
+    def _list_moderated(
+        self, moderation: Moderation, status: VideoStatus | None, limit: int, before: str | None
+    ) -> Page:
+        page: list[VideoItem] = []
+        more = False
+        with _dynamo("list moderated videos"):
+            for item in self._videos.by_moderation.query(
+                MODERATION_PREFIX + moderation.value,
+                range_key_condition=(ByModeration.gsi2sk < before) if before else None,
+                scan_index_forward=False,
+            ):
+                if status is not None and item.status != status.value:
+                    continue
+                if len(page) == limit:
+                    more = True
+                    break
+                page.append(item)
+        next_cursor = _encode_cursor(page[-1].gsi1sk) if more else None
+        return Page(items=[Video.from_dict(json.loads(item.data)) for item in page], cursor=next_cursor)
+
     # -- results --------------------------------------------------------------------------------
-    def put_result(self, result: Result) -> bool:
+    def put_result(self, result: Result, *, replace: bool = False) -> bool:
         r = self._results
         item = r(
             _video_pk(result.video_id),
@@ -301,7 +358,7 @@ class DynamoResultStore:
             created_at=result.created_at,
             payload=json.dumps(result.payload),
         )
-        condition = r.pk.does_not_exist() | (r.version != result.version)
+        condition = None if replace else r.pk.does_not_exist() | (r.version != result.version)
         with _dynamo(f"put result {result.kind!r} of video {result.video_id!r}"):
             return _conditional(item.save, condition=condition)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from reelmind.adapters.local.sqlite import Database
-from reelmind.domain.video import Video, VideoStatus
+from reelmind.domain.video import MODERATED_BY, Moderation, Video, VideoStatus
 from reelmind.errors import BadRequest
 from reelmind.ports import Page, Result
 
@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS videos (
 );
 CREATE INDEX IF NOT EXISTS videos_by_status ON videos (status, created_at);
 CREATE INDEX IF NOT EXISTS videos_by_time ON videos (created_at, video_id);
+CREATE INDEX IF NOT EXISTS videos_by_moderation ON videos (json_extract(data, '$.moderation'), created_at);
 CREATE TABLE IF NOT EXISTS results (
     video_id TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -96,12 +97,26 @@ class SqliteResultStore:
                 data["aliases"].append(key)
                 conn.execute("UPDATE videos SET data = ? WHERE video_id = ?", (json.dumps(data), video_id))
 
-    def put_result(self, result: Result) -> bool:
+    def moderate(self, video_id: str, decision: Moderation, *, by: str, at: float) -> bool:
+        if by not in MODERATED_BY:
+            raise ValueError(f"moderated by must be one of {MODERATED_BY}, not {by!r}")
+        with self.db.tx() as conn:
+            row = conn.execute("SELECT data FROM videos WHERE video_id = ?", (video_id,)).fetchone()
+            if row is None:
+                return False
+            data = json.loads(row["data"])
+            if by == "auto" and data.get("moderated_by") == "human":
+                return False
+            data.update(moderation=decision.value, moderated_by=by, moderated_at=at)
+            conn.execute("UPDATE videos SET data = ? WHERE video_id = ?", (json.dumps(data), video_id))
+            return True
+
+    def put_result(self, result: Result, *, replace: bool = False) -> bool:
         with self.db.tx() as conn:
             row = conn.execute(
                 "SELECT version FROM results WHERE video_id = ? AND kind = ?", (result.video_id, result.kind)
             ).fetchone()
-            if row is not None and row["version"] == result.version:
+            if not replace and row is not None and row["version"] == result.version:
                 return False
             conn.execute(
                 "INSERT OR REPLACE INTO results (video_id, kind, version, created_at, payload) VALUES (?, ?, ?, ?, ?)",
@@ -119,7 +134,12 @@ class SqliteResultStore:
         }
 
     def list_videos(
-        self, *, status: VideoStatus | None = None, limit: int = 50, cursor: str | None = None
+        self,
+        *,
+        status: VideoStatus | None = None,
+        moderation: Moderation | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
     ) -> Page:
         if limit < 1:
             raise BadRequest("the page size must be at least 1")
@@ -128,6 +148,9 @@ class SqliteResultStore:
         if status is not None:
             where.append("status = ?")
             args.append(status.value)
+        if moderation is not None:
+            where.append("json_extract(data, '$.moderation') = ?")
+            args.append(moderation.value)
         if cursor:
             created_at, video_id = _decode_cursor(cursor)
             where.append("(created_at < ? OR (created_at = ? AND video_id < ?))")
