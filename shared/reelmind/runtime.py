@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from reelmind.adapters.local.events import LocalQueue
 from reelmind.adapters.local.runner import LocalRunner, RunStats
 from reelmind.errors import ConfigError
-from reelmind.ports import BlobStore, EventBus, ResultStore
+from reelmind.models.registry import ModelRegistry
+from reelmind.ports import BlobStore, EventBus, ResultStore, VectorIndex
+from reelmind.services.analysis import AnalysisService, Analyzer
 from reelmind.services.catalog import CatalogService, UploadPolicy
 from reelmind.services.ingest import IngestConfig, IngestService
 from reelmind.services.thumbnail import ThumbnailConfig, ThumbnailService
@@ -36,6 +39,8 @@ class Runtime:
     ingest: IngestService
     thumbnail: ThumbnailService
     catalog: CatalogService
+    models: ModelRegistry
+    analysis: AnalysisService
     local: Local | None = None
 
 
@@ -48,6 +53,7 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
         blobs, results, events = _aws(settings)
     else:  # pragma: no cover - Settings validates this
         raise ConfigError(f"unknown backend {settings.backend!r}")
+    models = ModelRegistry(settings.model_dir, settings.model_threads)
     return Runtime(
         settings=settings,
         blobs=blobs,
@@ -74,8 +80,74 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
         catalog=CatalogService(
             blobs, results, UploadPolicy(settings.limits.max_bytes, settings.upload_url_ttl_s)
         ),
+        models=models,
+        analysis=AnalysisService(
+            blobs, results, events, _analyzers(settings, models, results, _vector_index(settings))
+        ),
         local=local,
     )
+
+
+VISUAL_DIM = 1280
+
+
+def _vector_index(settings: Settings) -> Callable[[str, int], VectorIndex]:
+    """Named vector indexes, opened on first use."""
+
+    def open_index(name: str, dim: int) -> VectorIndex:
+        if settings.backend == "local":
+            from reelmind.adapters.local.vectors import HnswVectorIndex
+
+            return HnswVectorIndex(settings.data_dir.resolve() / "vectors" / name, dim)
+        raise ConfigError(
+            f"the {name!r} vector index needs OpenSearch on the aws backend, which this deployment lacks"
+        )
+
+    return open_index
+
+
+def _analyzers(
+    settings: Settings,
+    models: ModelRegistry,
+    results: ResultStore,
+    vectors: Callable[[str, int], VectorIndex],
+) -> dict[str, Callable[[], Analyzer]]:
+    """Each analyzer built on first use, so a function opens only the models it runs."""
+    from reelmind.domain.policy import SafetyPolicy
+    from reelmind.domain.taxonomy import default_taxonomy
+    from reelmind.models.ocr import OCR_MODELS, OcrEngine
+    from reelmind.models.vision import ImageClassifier, NsfwScorer, NudityDetector
+    from reelmind.services import analyzers as a
+
+    def classifier() -> ImageClassifier:
+        return ImageClassifier(models.session("efficientnet-lite0"))
+
+    classifier_ref = models.spec("efficientnet-lite0").ref
+    return {
+        "tags": lambda: a.TagsAnalyzer(
+            classifier(), classifier_ref, default_taxonomy().with_overrides(settings.tag_thresholds)
+        ),
+        "ocr": lambda: a.OcrAnalyzer(
+            lambda: OcrEngine(models, max_side=settings.ocr_max_side),
+            [models.spec(n).ref for n in OCR_MODELS],
+            a.OcrConfig(max_frames=settings.ocr_max_frames),
+        ),
+        "safety": lambda: a.SafetyAnalyzer(
+            NsfwScorer(models.session("open-nsfw")),
+            NudityDetector(models.session("nudenet-320n")),
+            [models.spec("open-nsfw").ref, models.spec("nudenet-320n").ref],
+            SafetyPolicy.load(settings.safety_policy),
+            results,
+        ),
+        "quality": a.QualityAnalyzer,
+        "originality": lambda: a.OriginalityAnalyzer(
+            classifier(),
+            classifier_ref,
+            lambda: vectors("originality", VISUAL_DIM),
+            results,
+            candidates=settings.originality_candidates,
+        ),
+    }
 
 
 def _local(settings: Settings) -> tuple[BlobStore, ResultStore, EventBus, Local]:

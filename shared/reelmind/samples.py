@@ -28,6 +28,8 @@ PHOTOS = (
     "cat",
 )
 SPEECH_DIR = Path("/usr/share/pocketsphinx/test/data/librivox")
+#: A CJK font from Debian's fonts-wqy-microhei, for on-screen text in Chinese and English.
+CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,7 @@ class Segment:
     motion: str = "pan"  # pan | zoom | still
     enter: str = "cut"  # cut | dissolve | fade (how this segment begins)
     enter_frames: int = 0  # length of the dissolve, or of each half of the fade
+    text: tuple[str, ...] = ()  # lines shown on screen for the whole segment (a caption or a title card)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,19 @@ def photo(name: str) -> np.ndarray:
 
     if name == "black":
         return np.zeros((360, 640, 3), np.uint8)
+    if name == "slate":
+        return np.full((360, 640, 3), (34, 52, 88), np.uint8)
+    if name == "bars":  # the seven 75% colour bars of a broadcast test pattern
+        colours = [
+            (191, 191, 191),
+            (191, 191, 0),
+            (0, 191, 191),
+            (0, 191, 0),
+            (191, 0, 191),
+            (191, 0, 0),
+            (0, 0, 191),
+        ]
+        return np.repeat(np.array(colours, np.uint8)[None, :, :], 360, axis=0).repeat(92, axis=1)[:, :640]
     img = getattr(skimage.data, name)()
     if img.ndim == 2:
         img = np.stack([img] * 3, axis=-1)
@@ -93,6 +109,27 @@ def _view(img: np.ndarray, motion: str, progress: float, w: int, h: int) -> np.n
     y = min(max(0, y), ih - ch)
     crop = img[y : y + ch, x : x + cw]
     return cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
+
+
+@cache
+def text_layer(lines: tuple[str, ...], width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """White text with a dark outline, centred in the lower two thirds: (RGB, alpha 0..1) layers."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    size = max(12, height // 12)
+    font = ImageFont.truetype(str(CJK_FONT), size)
+    layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    y = height // 3
+    for line in lines:
+        box = draw.textbbox((0, 0), line, font=font, stroke_width=2)
+        x = (width - (box[2] - box[0])) // 2
+        draw.text(
+            (x, y), line, font=font, fill=(255, 255, 255, 255), stroke_width=2, stroke_fill=(0, 0, 0, 255)
+        )
+        y += int(size * 1.6)
+    rgba = np.asarray(layer, np.float32)
+    return rgba[:, :, :3], rgba[:, :, 3:] / 255.0
 
 
 def frames(spec: ClipSpec, seed: int = 7) -> Iterator[np.ndarray]:
@@ -120,6 +157,9 @@ def frames(spec: ClipSpec, seed: int = 7) -> Iterator[np.ndarray]:
                 k = local - (seg.frames - nxt.enter_frames)
                 alpha = (k + 1) / (nxt.enter_frames + 1)
                 img = (1 - alpha) * img + alpha * shot(i + 1, k).astype(np.float32)
+            if seg.text:
+                rgb, cover = text_layer(seg.text, spec.width, spec.height)
+                img = (img * (1.0 - cover) + rgb * cover).astype(np.float32)
             img += rng.normal(0.0, 2.0, img.shape).astype(np.float32)
             yield np.clip(img, 0, 255).astype(np.uint8)
 
@@ -223,6 +263,81 @@ def standard_specs() -> list[ClipSpec]:
         ClipSpec("silent", (Segment("rocket", 30), Segment("astronaut", 30, "zoom")), audio=None),
         ClipSpec("vertical", (Segment("chelsea", 35), Segment("coffee", 35, "zoom")), width=180, height=320),
         ClipSpec("speech", (Segment("astronaut", 60, "zoom"), Segment("retina", 60, "pan")), audio="speech"),
+    ]
+
+
+#: On-screen text of the text clip, with the time each segment starts (25 fps, 50 frames a segment).
+TEXT_LINES = (
+    ("欢迎来到短视频平台", "Welcome to ReelMind"),
+    ("今天的咖啡特别香", "Fresh coffee every morning"),
+    ("周末一起去看海", "See you at the beach"),
+)
+BANNED_LINE = ("网络赌博 充值就送", "Join now")
+
+
+def text_specs() -> list[ClipSpec]:
+    """Clips with rendered on-screen text: a benign one, and one where a banned term appears at 4 s."""
+    return [
+        ClipSpec(
+            "text",
+            (
+                Segment("slate", 50, "still", text=TEXT_LINES[0]),
+                Segment("coffee", 50, "zoom", text=TEXT_LINES[1]),
+                Segment("slate", 50, "still", text=TEXT_LINES[2]),
+            ),
+            width=640,
+            height=360,
+        ),
+        ClipSpec(
+            "banned_text",
+            (
+                Segment("chelsea", 50, "pan"),
+                Segment("slate", 50, "still", text=TEXT_LINES[0]),
+                Segment("slate", 50, "still", text=BANNED_LINE),
+            ),
+            width=640,
+            height=360,
+        ),
+    ]
+
+
+def photo_specs(
+    names: Sequence[str] = ("astronaut", "chelsea", "coffee", "rocket", "bars"),
+) -> list[ClipSpec]:
+    """One photograph (or test pattern) per clip, for checking what the analyzers see in each."""
+    return [ClipSpec(f"photo_{name}", (Segment(name, 40, "zoom"),), audio=None) for name in names]
+
+
+def originality_specs() -> list[ClipSpec]:
+    """Clips beside the standard ones for originality: the same photos in another order and with other
+    motion, still shots of them, and photos no other clip uses. Distinct videos that must never match."""
+    return [
+        ClipSpec(
+            "reordered",
+            (
+                Segment("rocket", 40),
+                Segment("chelsea", 40, "zoom"),
+                Segment("coffee", 35),
+                Segment("astronaut", 35, "zoom"),
+            ),
+        ),
+        ClipSpec(
+            "stills",
+            (
+                Segment("astronaut", 45, "still"),
+                Segment("chelsea", 45, "still"),
+                Segment("coffee", 40, "zoom", "dissolve", 10),
+            ),
+            audio=None,
+        ),
+        ClipSpec(
+            "others",
+            (
+                Segment("hubble_deep_field", 40),
+                Segment("immunohistochemistry", 40, "zoom"),
+                Segment("cat", 40, "pan", "fade", 8),
+            ),
+        ),
     ]
 
 

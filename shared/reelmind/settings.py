@@ -30,6 +30,14 @@ class Settings:
     thumbnail_widths: tuple[int, ...] = (1280, 640, 320)
     thumbnail_format: str = "jpeg"
     upload_url_ttl_s: int = 900
+    # models and analyzers
+    model_dir: Path = _REPO_ROOT / "build" / "models"
+    model_threads: int = 2
+    ocr_max_frames: int = 6
+    ocr_max_side: int = 640
+    tag_thresholds: dict[str, float] = field(default_factory=dict)
+    safety_policy: Path | None = None
+    originality_candidates: int = 20
     # AWS names, required when backend == "aws"
     bucket: str | None = None
     table: str | None = None
@@ -59,6 +67,13 @@ class Settings:
             ingest_lease_s=_float(env, "REELMIND_INGEST_LEASE_S", 300.0),
             max_keyframes=_int(env, "REELMIND_MAX_KEYFRAMES", 48),
             thumbnail_format=fmt,
+            model_dir=Path(env.get("REELMIND_MODEL_DIR") or _REPO_ROOT / "build" / "models"),
+            model_threads=_int(env, "REELMIND_MODEL_THREADS", 2),
+            ocr_max_frames=_int(env, "REELMIND_OCR_MAX_FRAMES", 6),
+            ocr_max_side=_int(env, "REELMIND_OCR_MAX_SIDE", 640),
+            tag_thresholds=_thresholds(env.get("REELMIND_TAG_THRESHOLDS", "")),
+            safety_policy=Path(env["REELMIND_SAFETY_POLICY"]) if env.get("REELMIND_SAFETY_POLICY") else None,
+            originality_candidates=_int(env, "REELMIND_ORIGINALITY_CANDIDATES", 20),
             bucket=env.get("REELMIND_BUCKET") or None,
             table=env.get("REELMIND_TABLE") or None,
             event_bus=env.get("REELMIND_EVENT_BUS") or None,
@@ -77,6 +92,23 @@ class Settings:
             if missing:
                 raise ConfigError(f"the aws backend needs {', '.join(missing)} in the environment")
         return settings
+
+
+def _thresholds(raw: str) -> dict[str, float]:
+    """Per-tag thresholds for the tags analyzer, from "tabby_cat=0.3,maze=0.8"."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        tag, sep, value = part.partition("=")
+        try:
+            threshold = float(value)
+        except ValueError:
+            threshold = -1.0
+        if not sep or not tag.strip() or not 0 < threshold <= 1:
+            raise ConfigError(
+                f"REELMIND_TAG_THRESHOLDS takes tag=threshold pairs with thresholds in (0, 1], not {part!r}"
+            )
+        out[tag.strip()] = threshold
+    return out
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

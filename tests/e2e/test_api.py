@@ -32,7 +32,9 @@ def test_upload_then_read_back_every_result(client: TestClient, clips: dict[str,
     body = _upload(client, clips["cuts"].path)
     video = body["video"]
     assert body["key"].startswith("uploads/") and body["key"].endswith("/my clip.mp4")
-    assert video["status"] == "READY" and set(video["results"]) == {"ingest", "thumbnail"}
+    assert video["status"] == "READY"
+    assert set(video["results"]) == {"ingest", "thumbnail", "tags", "ocr", "safety", "quality", "originality"}
+    assert video["moderation"] == "allow"
 
     got = client.get(f"/videos/{video['video_id']}").json()
     assert got["media"]["width"] == 320 and len(got["results"]["ingest"]["shots"]) == 4
@@ -135,3 +137,35 @@ def test_the_lambda_handler_serves_an_api_gateway_event(
     assert response["statusCode"] == 200
     items = json.loads(response["body"])["items"]
     assert len(items) == 1 and items[0]["status"] == "READY"
+
+
+def test_the_review_queue_and_a_reviewer_s_decision(
+    client: TestClient, runtime: Runtime, clips: dict[str, samples.ClipTruth]
+) -> None:
+    from reelmind.domain.video import Moderation
+
+    first = _upload(client, clips["silent"].path, "a.mp4")["video"]["video_id"]
+    second = _upload(client, clips["vertical"].path, "b.mp4")["video"]["video_id"]
+    # GIVEN the safety verdict sent one video to review and blocked the other
+    runtime.results.moderate(first, Moderation.REVIEW, by="auto", at=1.0)
+    runtime.results.moderate(second, Moderation.BLOCK, by="auto", at=1.0)
+
+    queue = client.get("/review").json()
+    assert [v["video_id"] for v in queue["items"]] == [first]
+    assert queue["items"][0]["safety"]["action"] == "allow", "the stored verdict comes along"
+    assert [v["video_id"] for v in client.get("/videos").json()["items"]] == [first], "blocked is hidden"
+    assert client.get(f"/videos/{second}").json()["moderation"] == "block", "but still readable by id"
+
+    decided = client.post(f"/review/{first}", json={"decision": "allow"})
+    assert decided.status_code == 200 and decided.json()["moderation"] == "allow"
+    assert decided.json()["moderated_by"] == "human"
+    assert client.get("/review").json()["items"] == []
+    runtime.results.moderate(first, Moderation.BLOCK, by="auto", at=2.0)
+    assert client.get(f"/videos/{first}").json()["moderation"] == "allow", (
+        "automation never overrides a person"
+    )
+
+    assert client.post(f"/review/{first}", json={"decision": "maybe"}).status_code == 400
+    assert client.post(f"/review/{first}", content=b"not json").status_code == 400
+    missing = client.post("/review/vnope", json={"decision": "block"})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"

@@ -14,28 +14,54 @@ from tests.conftest import load_event
 TEMPLATE = Path(__file__).parents[2] / "template.yaml"
 
 
-def test_template_wires_ingest_to_uploads_and_thumbnail_to_video_ready() -> None:
+VIDEO_READY_SUBSCRIBERS = {
+    "ThumbnailFunction",
+    "TagsFunction",
+    "OcrFunction",
+    "QualityFunction",
+    "OriginalityFunction",
+}
+
+
+def _targets(envelope: dict) -> set[str]:
+    return {f.logical_id for f in read_wiring(TEMPLATE).for_event(envelope)}
+
+
+def test_template_wires_ingest_to_uploads_and_analyzers_to_their_events() -> None:
     wiring = read_wiring(TEMPLATE)
     assert [f.logical_id for f in wiring.for_object("uploads/x/y.mp4")] == ["IngestFunction"]
     assert wiring.for_object("derived/v1/keyframes/000001.jpg") == []
     ready = load_event("eventbridge_video_ready.json")
-    assert [f.logical_id for f in wiring.for_event(ready)] == ["ThumbnailFunction"]
-    assert wiring.for_event({**ready, "detail-type": "SomethingElse"}) == []
+    assert _targets(ready) == VIDEO_READY_SUBSCRIBERS
+    assert _targets({**ready, "detail-type": "SomethingElse"}) == set()
+    completed = {**ready, "detail-type": "AnalysisCompleted"}
+    assert _targets({**completed, "detail": {"video_id": "v1", "kind": "ocr"}}) == {"SafetyFunction"}
+    assert _targets({**completed, "detail": {"video_id": "v1", "kind": "tags"}}) == set()
+    requested = {**ready, "detail-type": "AnalysisRequested"}
+    assert _targets({**requested, "detail": {"video_id": "v1", "kinds": ["tags", "safety"]}}) == {
+        "TagsFunction",
+        "SafetyFunction",
+    }
     for spec in wiring.functions.values():
         assert spec.module_path.is_file(), spec
 
 
-def test_an_upload_flows_through_ingest_and_thumbnail(
+def test_an_upload_flows_through_ingest_and_every_analyzer(
     runtime: Runtime, clips: dict[str, samples.ClipTruth]
 ) -> None:
     assert runtime.local is not None
     runtime.blobs.put_file("uploads/u1/cuts.mp4", clips["cuts"].path)
     stats = runtime.local.drain()
-    assert stats.by_function == {"IngestFunction": 1, "ThumbnailFunction": 1}
+    assert stats.by_function == dict.fromkeys(
+        VIDEO_READY_SUBSCRIBERS | {"IngestFunction", "SafetyFunction"}, 1
+    )
     assert stats.dead_letters == 0
     [video] = runtime.results.list_videos().items
-    assert video.status.value == "READY"
-    assert set(runtime.results.get_results(video.video_id)) == {"ingest", "thumbnail"}
+    assert video.status.value == "READY" and video.moderation is not None
+    results = runtime.results.get_results(video.video_id)
+    assert set(results) == {"ingest", "thumbnail", "tags", "ocr", "safety", "quality", "originality"}
+    assert all(r.payload.get("status", "ok") == "ok" for r in results.values())
+    assert "ocr:" in results["safety"].version, "safety ran after the on-screen text was read"
 
 
 def test_duplicate_and_same_bytes_events_leave_one_video_and_one_result_set(
@@ -86,8 +112,10 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_not_looped(runtime: Runti
     ready["detail"] = {"video_id": "vdoesnotexist"}
     runtime.local.queue.publish([ready])
     stats = runtime.local.drain()
-    assert stats.failed_attempts == 3 and stats.dead_letters == 1
-    [dead] = runtime.local.queue.dead_letters()
-    assert dead["target"] == "ThumbnailFunction" and "NotFound" in dead["error"]
-    assert json.loads(dead["body"])["detail"]["video_id"] == "vdoesnotexist"
+    subscribers = len(VIDEO_READY_SUBSCRIBERS)
+    assert stats.failed_attempts == 3 * subscribers and stats.dead_letters == subscribers
+    dead = runtime.local.queue.dead_letters()
+    assert {d["target"] for d in dead} == VIDEO_READY_SUBSCRIBERS
+    assert all("NotFound" in d["error"] for d in dead)
+    assert all(json.loads(d["body"])["detail"]["video_id"] == "vdoesnotexist" for d in dead)
     assert runtime.local.queue.pending() == 0

@@ -56,6 +56,10 @@ class UploadRequest(BaseModel):
     filename: str = Field(min_length=1, max_length=255, examples=["my clip.mp4"])
 
 
+class ReviewDecision(BaseModel):
+    decision: str = Field(pattern="^(allow|block)$", examples=["allow"])
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
         title="ReelMind", version=__version__, description="The AI back end of a short-video platform."
@@ -121,6 +125,23 @@ def create_app(runtime: Runtime) -> FastAPI:
     @router.get("/videos/{video_id}")
     def get_video(video_id: str) -> dict[str, Any]:
         return runtime.catalog.video(video_id)
+
+    @router.get("/review")
+    def review_queue(
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """Videos the safety verdict sent to a person, newest first, with the verdict's reasons."""
+        items, next_cursor = runtime.catalog.review_queue(limit, cursor)
+        return {"items": items, "cursor": next_cursor}
+
+    @router.post("/review/{video_id}")
+    async def review_decision(video_id: str, request: Request) -> dict[str, Any]:
+        try:
+            body = ReviewDecision.model_validate(await request.json())
+        except ValueError as exc:
+            raise BadRequest(f'expected JSON {{"decision": "allow" | "block"}}: {exc}') from None
+        return await run_in_threadpool(runtime.catalog.decide, video_id, body.decision)
 
     if runtime.local is not None:
         blob_root = runtime.local.blob_root

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
 from reelmind.domain import keys
-from reelmind.domain.video import VideoStatus, video_id_for_content, video_id_for_rejected_key
+from reelmind.domain.video import Moderation, VideoStatus, video_id_for_content, video_id_for_rejected_key
 from reelmind.errors import BadRequest, NotFound
 from reelmind.ports import BlobStore, Page, PresignedUpload, ResultStore
 
@@ -36,10 +38,17 @@ def upload_key(filename: str) -> str:
 
 
 class CatalogService:
-    def __init__(self, blobs: BlobStore, results: ResultStore, policy: UploadPolicy) -> None:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        results: ResultStore,
+        policy: UploadPolicy,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.blobs = blobs
         self.results = results
         self.policy = policy
+        self.clock = clock
 
     def new_upload(self, filename: str) -> PresignedUpload:
         return self.blobs.presign_upload(upload_key(filename), self.policy.max_bytes, self.policy.ttl_s)
@@ -63,9 +72,34 @@ class CatalogService:
         return None
 
     def videos(self, status: VideoStatus | None, limit: int, cursor: str | None) -> Page:
+        """The catalog, newest first; blocked videos are left out (a page may then hold fewer items)."""
         if not 1 <= limit <= 200:
             raise BadRequest("limit must be between 1 and 200")
-        return self.results.list_videos(status=status, limit=limit, cursor=cursor)
+        page = self.results.list_videos(status=status, limit=limit, cursor=cursor)
+        return Page(items=[v for v in page.items if not v.hidden], cursor=page.cursor)
+
+    def review_queue(self, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """Videos the safety verdict sent to a person, newest first, each with the verdict and its reasons."""
+        if not 1 <= limit <= 200:
+            raise BadRequest("limit must be between 1 and 200")
+        page = self.results.list_videos(moderation=Moderation.REVIEW, limit=limit, cursor=cursor)
+        items = []
+        for video in page.items:
+            safety = self.results.get_results(video.video_id).get("safety")
+            items.append({**video.to_dict(), "safety": self._with_urls(safety.payload) if safety else None})
+        return items, page.cursor
+
+    def decide(self, video_id: str, decision: str) -> dict[str, Any]:
+        """A reviewer's decision: "allow" shows the video, "block" hides it; it is final for automation."""
+        try:
+            verdict = Moderation(decision)
+        except ValueError:
+            raise BadRequest("decision must be 'allow' or 'block'") from None
+        if verdict is Moderation.REVIEW:
+            raise BadRequest("decision must be 'allow' or 'block'")
+        if not self.results.moderate(video_id, verdict, by="human", at=self.clock()):
+            raise NotFound(f"no video {video_id!r}")
+        return self.video(video_id)
 
     def _with_urls(self, value: Any) -> Any:
         """Every {"key": ...} object in a payload also gets a "url" a client can fetch."""

@@ -1,0 +1,29 @@
+"""The content analyzers, one Lambda function each (template.yaml names `app.tags`, `app.ocr`, ...).
+
+Each takes an EventBridge event naming a video ("VideoReady", "AnalysisRequested",
+"AnalysisCompleted") and runs its analyzer; models open on first use, once per process.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from reelmind.runtime import bootstrap
+
+logger = Logger(service="analyze")
+runtime = bootstrap()
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, str]]
+
+
+def _handler(kind: str) -> Handler:
+    def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+        detail = EventBridgeEvent(event).detail
+        return runtime.analysis.run(kind, detail["video_id"], force=bool(detail.get("force"))).summary()
+
+    return logger.inject_lambda_context(handle)  # type: ignore[no-any-return]
+
+
+tags, ocr, safety, quality, originality = map(_handler, ("tags", "ocr", "safety", "quality", "originality"))

@@ -1,0 +1,84 @@
+"""Pick the moments where the picture settled after a visible change, and decode exactly those frames.
+
+Keyframes stand for shots, but on-screen text can change inside a shot (a new caption on the same
+background). Ingest's per-frame 64x36 luma thumbnails show such changes; this module picks one frame
+per stable stretch and decodes those frames from the source in one sequential pass.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from reelmind.errors import CorruptMedia
+
+
+def block_change(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = (4, 8)) -> float:
+    """The largest mean absolute difference over a grid of blocks: a new caption changes a few blocks a
+    lot, which a whole-picture mean would dilute."""
+    h, w = a.shape
+    gh, gw = grid
+    d = np.abs(a.astype(np.float32) - b.astype(np.float32))[: h - h % gh, : w - w % gw]
+    return float(d.reshape(gh, h // gh, gw, w // gw).mean(axis=(1, 3)).max())
+
+
+def stable_samples(
+    times: np.ndarray,
+    features: np.ndarray,
+    max_frames: int,
+    change: float = 12.0,
+    min_stretch_s: float = 0.2,
+    max_gap_s: float = 3.0,
+) -> list[int]:
+    """Frame indices: the middle of every stretch between abrupt changes (frame-to-frame
+    `block_change` over `change`: a cut, a caption appearing), and more in long stretches so no two
+    picks are over `max_gap_s` apart. Stretches shorter than `min_stretch_s` (flashes) are skipped.
+    When there are more than `max_frames`, they are spread over the video."""
+    n = len(features)
+    if n == 0 or max_frames < 1:
+        return []
+    events = [0] + [i for i in range(1, n) if block_change(features[i], features[i - 1]) > change] + [n]
+    picks: list[int] = []
+    for a, b in itertools.pairwise(events):
+        duration = float(times[b - 1] - times[a]) if b - 1 > a else 0.0
+        if duration < min_stretch_s and not (a == 0 and b == n):
+            continue
+        count = max(1, int(np.ceil(duration / max_gap_s)))
+        picks += [a + int((k + 0.5) * (b - a) / count) for k in range(count)]
+    if len(picks) > max_frames:
+        idx = np.linspace(0, len(picks) - 1, max_frames).round().astype(int)
+        picks = [picks[i] for i in sorted(set(idx.tolist()))]
+    return picks
+
+
+def grab_frames(path: Path, indices: Sequence[int], max_side: int = 1280) -> dict[int, np.ndarray]:
+    """Decode the video once and keep the frames at `indices` (decode order), as BGR, long side at most
+    `max_side`."""
+    wanted = set(indices)
+    out: dict[int, np.ndarray] = {}
+    if not wanted:
+        return out
+    last = max(wanted)
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for n, frame in enumerate(container.decode(stream)):
+                if n in wanted:
+                    img: np.ndarray = frame.to_ndarray(format="bgr24")
+                    scale = max_side / max(img.shape[:2])
+                    out[n] = (
+                        cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+                        if scale < 1
+                        else img
+                    )
+                if n >= last:
+                    break
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise CorruptMedia(f"the video could not be decoded again for frame sampling: {exc}") from None
+    return out
