@@ -27,6 +27,25 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, samples.ClipTru
     return samples.write_standard(tmp_path_factory.mktemp("clips"))
 
 
+@pytest.fixture(scope="session")
+def reuploads(
+    clips: dict[str, samples.ClipTruth], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[str, Path]]:
+    """The originality set: every standard clip, the extra distinct clips, and six transformed copies of
+    each (re-encoded, half size, cropped, mirrored, watermarked, trimmed). name -> (origin, path)."""
+    from reelmind.media import transforms
+
+    folder = tmp_path_factory.mktemp("reuploads")
+    originals = {name: truth.path for name, truth in clips.items()}
+    for spec in samples.originality_specs():
+        originals[spec.name] = samples.write_clip(spec, folder / f"{spec.name}.mp4").path
+    files = {name: (name, path) for name, path in originals.items()}
+    for name, path in originals.items():
+        for kind, transform in transforms.TRANSFORMS.items():
+            files[f"{name}.{kind}"] = (name, transform(path, folder / f"{name}.{kind}.mp4"))
+    return files
+
+
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Local settings on a fresh data folder; also exported, since handler modules bootstrap from the env."""

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from reelmind import samples
+from reelmind.errors import NotFound
 from reelmind.runtime import Runtime, bootstrap
 from reelmind.settings import Settings
 
@@ -20,9 +21,11 @@ def understood(
 ) -> Iterator[tuple[Runtime, dict[str, str]]]:
     """Every fixture clip (standard, on-screen text, single photos and a test pattern), processed once."""
     folder = tmp_path_factory.mktemp("understanding")
+    black = samples.ClipSpec("black", (samples.Segment("black", 50, "still"),), audio=None)
+    black = samples.ClipSpec("black", (samples.Segment("black", 50, "still"),), audio=None)
     extra = {
         s.name: samples.write_clip(s, folder / f"{s.name}.mp4")
-        for s in samples.text_specs() + samples.photo_specs()
+        for s in [*samples.text_specs(), *samples.photo_specs(), black]
     }
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("REELMIND_BACKEND", "local")
@@ -125,6 +128,33 @@ def test_quality_scores_every_clip_with_its_parts(understood: tuple[Runtime, dic
         assert {"sharpness", "exposure", "noise", "resolution", "bitrate", "frame_rate", "shake"} <= set(
             quality["parts"]
         )
+
+
+def test_an_all_black_video_is_judged_not_crashed(understood: tuple[Runtime, dict[str, str]]) -> None:
+    results = _results(understood, "black")
+    assert all(results[k]["status"] == "ok" for k in ("tags", "ocr", "safety", "quality", "originality")), (
+        results
+    )
+    quality = results["quality"]
+    assert quality["score"] < 20 and any(i["kind"] == "black" for i in quality["issues"])
+    assert results["tags"]["categories"] == [] and results["ocr"]["lines"] == []
+    assert results["safety"]["action"] == "allow"
+
+
+def test_frames_too_small_or_too_large_are_typed_refusals(runtime: Runtime, tmp_path: Path) -> None:
+    for name, (width, height), code in [
+        ("tiny", (16, 16), "frame_too_small"),
+        ("huge", (7680, 64), "frame_too_large"),
+    ]:
+        spec = samples.ClipSpec(
+            name, (samples.Segment("bars", 5, "still"),), width=width, height=height, fps=5, audio=None
+        )
+        clip = samples.write_clip(spec, tmp_path / f"{name}.mp4")
+        runtime.blobs.put_file(f"uploads/{name}.mp4", clip.path)
+        outcome = runtime.ingest.handle_upload(f"uploads/{name}.mp4")
+        assert (outcome.status.value, outcome.error_code) == ("FAILED", code)
+        with pytest.raises(NotFound):
+            runtime.analysis.run("quality", outcome.video_id)
 
 
 def test_results_name_their_model_versions(understood: tuple[Runtime, dict[str, str]]) -> None:

@@ -30,8 +30,6 @@ from reelmind.media.fingerprint import (
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 SIX_PHOTOS = (*PHOTOS, "hubble_deep_field", "cat")
 
-EXTRA_SPECS = tuple(samples.originality_specs())
-
 
 def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
@@ -232,20 +230,10 @@ class Upload:
 
 
 @pytest.fixture(scope="module")
-def uploads(
-    clips: dict[str, samples.ClipTruth], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Upload]:
+def uploads(reuploads: dict[str, tuple[str, Path]]) -> dict[str, Upload]:
     """Every fixture clip and its six transformed copies, each scanned and fingerprinted."""
-    folder = tmp_path_factory.mktemp("originality")
-    originals = {name: truth.path for name, truth in clips.items()}
-    for spec in EXTRA_SPECS:
-        originals[spec.name] = samples.write_clip(spec, folder / f"{spec.name}.mp4").path
-    files = {name: (name, path) for name, path in originals.items()}
-    for name, path in originals.items():
-        for kind, transform in transforms.TRANSFORMS.items():
-            files[f"{name}.{kind}"] = (name, transform(path, folder / f"{name}.{kind}.mp4"))
     out = {}
-    for key, (origin, path) in files.items():
+    for key, (origin, path) in reuploads.items():
         result = scan.scan(path, probe.probe(path).frame_count)
         out[key] = Upload(origin, path, fingerprint(result.times, result.features))
     return out
