@@ -54,6 +54,7 @@ test: lint typecheck template unit
 
 bench: setup
 	$(BIN)/python -m bench.ingest_bench
+	$(BIN)/python -m bench.analyze_bench
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -33,7 +33,7 @@ class Settings:
     # models and analyzers
     model_dir: Path = _REPO_ROOT / "build" / "models"
     model_threads: int = 2
-    ocr_max_frames: int = 6
+    ocr_max_frames: int = 10
     ocr_max_side: int = 640
     tag_thresholds: dict[str, float] = field(default_factory=dict)
     safety_policy: Path | None = None
@@ -69,7 +69,7 @@ class Settings:
             thumbnail_format=fmt,
             model_dir=Path(env.get("REELMIND_MODEL_DIR") or _REPO_ROOT / "build" / "models"),
             model_threads=_int(env, "REELMIND_MODEL_THREADS", 2),
-            ocr_max_frames=_int(env, "REELMIND_OCR_MAX_FRAMES", 6),
+            ocr_max_frames=_int(env, "REELMIND_OCR_MAX_FRAMES", 10),
             ocr_max_side=_int(env, "REELMIND_OCR_MAX_SIDE", 640),
             tag_thresholds=_thresholds(env.get("REELMIND_TAG_THRESHOLDS", "")),
             safety_policy=Path(env["REELMIND_SAFETY_POLICY"]) if env.get("REELMIND_SAFETY_POLICY") else None,

@@ -106,7 +106,10 @@ def test_a_banned_term_on_screen_blocks_the_video_with_its_time(
     understood: tuple[Runtime, dict[str, str]],
 ) -> None:
     runtime, ids = understood
-    safety = _results(understood, "banned_text")["safety"]
+    results = _results(understood, "banned_text")
+    safety = results["safety"]
+    assert results["ocr"]["frames_decoded"] >= 1, "the caption changed inside a shot: no keyframe shows it"
+    assert _results(understood, "photo_coffee")["ocr"]["frames_decoded"] == 0, "keyframes stand in"
     assert safety["action"] in {"block", "review"}
     [reason] = [r for r in safety["reasons"] if r["kind"] == "term"]
     assert "网络赌博" in reason["label"] and all(4.0 <= t < 6.0 for t in reason["times_s"]), reason

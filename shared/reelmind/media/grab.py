@@ -27,6 +27,35 @@ def block_change(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = (4, 8)) -
     return float(d.reshape(gh, h // gh, gw, w // gw).mean(axis=(1, 3)).max())
 
 
+def frame_changes(features: np.ndarray, grid: tuple[int, int] = (4, 8)) -> np.ndarray:
+    """`block_change` of every frame against the one before (0 for the first), vectorised."""
+    n, h, w = features.shape
+    if n < 2:
+        return np.zeros(n, np.float32)
+    gh, gw = grid
+    f = features[:, : h - h % gh, : w - w % gw].astype(np.float32)
+    d = np.abs(np.diff(f, axis=0)).reshape(n - 1, gh, h // gh, gw, w // gw).mean(axis=(2, 4))
+    return np.concatenate([[0.0], d.reshape(n - 1, -1).max(axis=1)]).astype(np.float32)
+
+
+def stretches(
+    features: np.ndarray, change: float = 12.0, contrast: float = 3.0, window: int = 5
+) -> list[tuple[int, int]]:
+    """[start, end) frame ranges between abrupt changes (a cut, a caption appearing or going): frames
+    whose `block_change` from the previous frame exceeds `change` and is `contrast` times the typical
+    change around them, so steady camera motion, however fast, never splits a stretch."""
+    n = len(features)
+    if n == 0:
+        return []
+    d = frame_changes(features)
+    padded = np.pad(d, window, mode="edge")
+    around = np.lib.stride_tricks.sliding_window_view(padded, 2 * window + 1)
+    # the typical change near each frame, leaving the frame itself out
+    typical = np.median(np.delete(around, window, axis=1), axis=1)
+    events = [0] + [int(i) for i in np.flatnonzero((d > change) & (d > contrast * typical)) if i > 0] + [n]
+    return [(a, b) for a, b in itertools.pairwise(events) if b > a]
+
+
 def stable_samples(
     times: np.ndarray,
     features: np.ndarray,
@@ -34,22 +63,20 @@ def stable_samples(
     change: float = 12.0,
     min_stretch_s: float = 0.2,
     max_gap_s: float = 3.0,
-) -> list[int]:
-    """Frame indices: the middle of every stretch between abrupt changes (frame-to-frame
-    `block_change` over `change`: a cut, a caption appearing), and more in long stretches so no two
-    picks are over `max_gap_s` apart. Stretches shorter than `min_stretch_s` (flashes) are skipped.
-    When there are more than `max_frames`, they are spread over the video."""
+) -> list[tuple[int, tuple[int, int]]]:
+    """(frame, its stretch): the middle of every stretch (see `stretches`), and more in long stretches
+    so no two picks are over `max_gap_s` apart. Stretches shorter than `min_stretch_s` (flashes) are
+    skipped. When there are more than `max_frames`, they are spread over the video."""
     n = len(features)
     if n == 0 or max_frames < 1:
         return []
-    events = [0] + [i for i in range(1, n) if block_change(features[i], features[i - 1]) > change] + [n]
-    picks: list[int] = []
-    for a, b in itertools.pairwise(events):
+    picks: list[tuple[int, tuple[int, int]]] = []
+    for a, b in stretches(features, change):
         duration = float(times[b - 1] - times[a]) if b - 1 > a else 0.0
         if duration < min_stretch_s and not (a == 0 and b == n):
             continue
         count = max(1, int(np.ceil(duration / max_gap_s)))
-        picks += [a + int((k + 0.5) * (b - a) / count) for k in range(count)]
+        picks += [(a + int((k + 0.5) * (b - a) / count), (a, b)) for k in range(count)]
     if len(picks) > max_frames:
         idx = np.linspace(0, len(picks) - 1, max_frames).round().astype(int)
         picks = [picks[i] for i in sorted(set(idx.tolist()))]

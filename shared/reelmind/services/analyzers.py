@@ -91,7 +91,7 @@ class TagsAnalyzer:
 
 @dataclass(frozen=True, slots=True)
 class OcrConfig:
-    max_frames: int = 6
+    max_frames: int = 10
     min_score: float = 0.7  # readings the recogniser is less sure of are dropped
     same_text_ratio: float = 0.8  # lines this similar (after normalising) are one line seen twice
 
@@ -144,8 +144,7 @@ class OcrAnalyzer:
             self._engine = self._engine_factory()
         signals = ctx.signals()
         picks = grab.stable_samples(signals.times, signals.features, self.config.max_frames)
-        with tempfile.TemporaryDirectory(prefix="reelmind-ocr-") as tmp:
-            frames = grab.grab_frames(ctx.download_source(Path(tmp)), picks)
+        frames, decoded = self._frames(ctx, picks)
         seen = [
             (round(float(signals.times[i]), 3), line.text, line.score, line.box)
             for i, img in sorted(frames.items())
@@ -156,9 +155,35 @@ class OcrAnalyzer:
         return {
             "models": self.model_refs,
             "frames_read_s": [round(float(signals.times[i]), 3) for i in sorted(frames)],
+            "frames_decoded": decoded,
             "lines": lines,
             "text": "\n".join(line["text"] for line in lines),
         }
+
+    @staticmethod
+    def _frames(
+        ctx: VideoContext, picks: list[tuple[int, tuple[int, int]]]
+    ) -> tuple[dict[int, np.ndarray], int]:
+        """The picked frames, and how many had to be decoded. A keyframe inside a pick's stretch shows the
+        same on-screen text (a stretch has no abrupt change), so it stands in, read once; the source is
+        decoded again only for stretches without a keyframe (a caption that changed inside a shot)."""
+        keyframes = ctx.keyframes()
+        frames: dict[int, np.ndarray] = {}
+        used: set[int] = set()
+        missing = []
+        for pick, (a, b) in picks:
+            inside = [k for k in keyframes if a <= k.frame < b]
+            if not inside:
+                missing.append(pick)
+                continue
+            nearest = min(inside, key=lambda k: abs(k.frame - pick))
+            if nearest.frame not in used:
+                used.add(nearest.frame)
+                frames[pick] = nearest.image
+        if missing:
+            with tempfile.TemporaryDirectory(prefix="reelmind-ocr-") as tmp:
+                frames.update(grab.grab_frames(ctx.download_source(Path(tmp)), missing))
+        return frames, len(missing)
 
 
 class SafetyAnalyzer:

@@ -104,10 +104,11 @@ def test_stable_samples_pick_each_caption_and_skip_flashes() -> None:
     features = np.full((100, 36, 64), 40, np.uint8)
     features[50:, 10:20, 10:40] = 230  # a caption appears at 2 s on the same background
     features[80, :, :] = 255  # a one-frame flash
-    picks = grab.stable_samples(times, features, max_frames=6)
+    picks = [i for i, _ in grab.stable_samples(times, features, max_frames=6)]
     assert any(i < 50 for i in picks) and any(50 < i < 80 for i in picks)
     assert 80 not in picks
-    assert grab.stable_samples(times, features, max_frames=1) == [picks[0]]
+    assert [i for i, _ in grab.stable_samples(times, features, max_frames=1)] == [picks[0]]
+    assert grab.stretches(features) == [(0, 50), (50, 80), (80, 81), (81, 100)]
     assert grab.stable_samples(times[:0], features[:0], max_frames=6) == []
 
 
