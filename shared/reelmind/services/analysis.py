@@ -189,7 +189,7 @@ class AnalysisService:
 
     def stale(self, kinds: Sequence[str] | None = None) -> Iterator[tuple[str, list[str]]]:
         """READY videos whose stored results are missing or of another version than today's analyzers."""
-        kinds = list(kinds or self.kinds)
+        kinds = self._known(kinds or self.kinds)
         cursor: str | None = None
         while True:
             page = self.results.list_videos(status=VideoStatus.READY, limit=100, cursor=cursor)
@@ -206,9 +206,12 @@ class AnalysisService:
                 return
             cursor = page.cursor
 
-    def request(self, video_id: str, kinds: Sequence[str], *, force: bool = False) -> None:
+    def _known(self, kinds: Sequence[str]) -> list[str]:
         unknown = sorted(set(kinds) - set(self.kinds))
         if unknown:
             raise NotFound(f"no analyzer {', '.join(unknown)}; known: {', '.join(self.kinds)}")
-        detail = AnalysisRequested(video_id, tuple(kinds), force).detail()
+        return list(kinds)
+
+    def request(self, video_id: str, kinds: Sequence[str], *, force: bool = False) -> None:
+        detail = AnalysisRequested(video_id, tuple(self._known(kinds)), force).detail()
         self.events.publish([Event(AnalysisRequested.detail_type, detail)])

@@ -1,0 +1,50 @@
+"""The `reelmind` command on the local backend: process, show, reanalyze, models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reelmind import samples
+from reelmind.cli import main
+from reelmind.settings import Settings
+
+
+def test_process_show_and_reanalyze(
+    settings: Settings,
+    clips: dict[str, samples.ClipTruth],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert main(["process", "-q", str(clips["vertical"].path)]) == 0
+    out = capsys.readouterr().out
+    assert "READY" in out and "tags: animals/cat" in out and "safety: allow" in out and "quality:" in out
+    video_id = out.split(": ", 1)[1].split()[0]
+
+    assert main(["show", video_id]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["video_id"] == video_id and "originality" in shown["results"]
+
+    assert main(["reanalyze", "--dry-run"]) == 0
+    assert "every result is current" in capsys.readouterr().out
+
+    monkeypatch.setenv("REELMIND_OCR_MAX_FRAMES", "3")  # a new OCR configuration: a new OCR version
+    assert main(["reanalyze", "--dry-run"]) == 0
+    assert capsys.readouterr().out.strip() == f"{video_id}: ocr"
+    assert main(["reanalyze"]) == 0
+    out = capsys.readouterr().out
+    assert "1 video(s) requeued" in out and "0 dead-lettered" in out
+    assert main(["reanalyze", "--dry-run"]) == 0
+    assert "every result is current" in capsys.readouterr().out
+
+
+def test_models_verifies_every_file(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6 and all(line.rstrip().endswith("ok") for line in lines)
+
+
+def test_an_unknown_analyzer_is_a_clear_error(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reanalyze", "--kind", "astrology"]) == 2
+    assert "no analyzer astrology" in capsys.readouterr().err
