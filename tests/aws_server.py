@@ -1,15 +1,24 @@
-"""A real moto server for the AWS adapters: S3, DynamoDB, EventBridge and SQS on 127.0.0.1.
+"""Local servers for the AWS adapters, each on 127.0.0.1 and started only when a test asks for it.
 
-One server runs for the session, started by the first test that asks for `moto_endpoint` (directly
-or through `bucket`, `table` or `event_bus`) and stopped at the session's end; from then on the AWS
-environment points every client at it. Each test gets its own bucket, table and bus (unique names),
-so tests never see each other's data. `tests/conftest.py` registers these fixtures once for every
-folder (one definition, so one server, however many suites use it).
+* `moto_endpoint` - a real moto server: S3, DynamoDB, EventBridge and SQS. Started by the first test
+  that asks for it (directly or through `bucket`, `table` or `event_bus`); from then on the AWS
+  environment points every client at it. Each test gets its own bucket, table and bus (unique names),
+  so tests never see each other's data.
+* `osmem_endpoint` - osmem-server, an in-memory OpenSearch API emulator (mappings, analyzers, `_bulk`,
+  BM25 keyword queries; no `knn` query), for the OpenSearch text index.
+* `knn_endpoint` - `tests/knn_server.py`, a small OpenSearch k-NN stand-in with exact cosine search, for
+  the OpenSearch vector index.
+
+Each runs once for the session and is stopped at its end. `tests/conftest.py` registers the moto
+fixtures once for every folder (one definition, so one server, however many suites use it); the two
+OpenSearch servers are registered by `tests/contract/conftest.py`, their only user so far (a second
+folder that needs them should move that registration up to `tests/conftest.py`, not repeat it).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -50,19 +59,30 @@ def _free_port() -> int:
         return port
 
 
-def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+def _wait_until_up(url: str, proc: subprocess.Popen[bytes], name: str = "moto_server") -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"moto_server exited with status {proc.returncode} before answering")
+            raise RuntimeError(f"{name} exited with status {proc.returncode} before answering")
         try:
-            with urllib.request.urlopen(url + "/moto-api/", timeout=1):
+            with urllib.request.urlopen(url, timeout=1):
                 return
         except urllib.error.HTTPError:
             return  # any HTTP answer means it is serving
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"moto_server did not answer at {url} within {STARTUP_TIMEOUT_S:.0f} s")
+    raise RuntimeError(f"{name} did not answer at {url} within {STARTUP_TIMEOUT_S:.0f} s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server this session started, by its process id: SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +97,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_until_up(url, proc)
+        _wait_until_up(url + "/moto-api/", proc)
         with pytest.MonkeyPatch.context() as mp:
             for name in _CLEARED:
                 mp.delenv(name, raising=False)
@@ -89,13 +109,66 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             mp.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
             yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        _stop(proc)
         log.close()
+
+
+def osmem_binary() -> str:
+    """The osmem-server executable: `OSMEM_SERVER_BIN`, the one bundled in the osmem-server wheel, or PATH."""
+    from osmem_server import OsmemError, resolve_binary
+
+    try:
+        return resolve_binary()
+    except OsmemError:
+        found = shutil.which("osmem-server")
+        if found is None:
+            raise
+        return found
+
+
+@pytest.fixture(scope="session")
+def osmem_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start osmem-server (an in-memory OpenSearch API emulator) on a free local port for the session.
+
+    Options (`osmem-server --help`): `-addr` the listen address; `-no-ja` turns off Japanese analysis,
+    which no index here uses; `-no-stdin-watch` keeps it from exiting when its stdin closes (it has none
+    here); `-parent-pid` makes it exit with this process should the teardown below never run.
+    """
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (tmp_path_factory.mktemp("osmem") / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            osmem_binary(),
+            "-addr",
+            f"127.0.0.1:{port}",
+            "-no-ja",
+            "-no-stdin-watch",
+            "-parent-pid",
+            str(os.getpid()),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_until_up(url + "/", proc, "osmem-server")
+        yield url
+    finally:
+        _stop(proc)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def knn_endpoint() -> Iterator[str]:
+    """Start the k-NN test server (`tests/knn_server.py`) on a free local port, on a thread, for the session."""
+    from tests.knn_server import KnnServer
+
+    server = KnnServer.start("127.0.0.1", 0)
+    try:
+        yield server.url
+    finally:
+        server.close()
 
 
 def unique(prefix: str) -> str:

@@ -1,4 +1,4 @@
-"""The content analyzers, one Lambda function each (template.yaml names `app.tags`, `app.ocr`, ...).
+"""The content analyzers, one Lambda function each (template.yaml names `app.tags`, `app.embed`, ...).
 
 Each takes an EventBridge event naming a video ("VideoReady", "AnalysisRequested",
 "AnalysisCompleted") and runs its analyzer; models open on first use, once per process.
@@ -26,4 +26,6 @@ def _handler(kind: str) -> Handler:
     return logger.inject_lambda_context(handle)  # type: ignore[no-any-return]
 
 
-tags, ocr, safety, quality, originality = map(_handler, ("tags", "ocr", "safety", "quality", "originality"))
+tags, ocr, safety, quality, originality, embed = map(
+    _handler, ("tags", "ocr", "safety", "quality", "originality", "embed")
+)

@@ -178,6 +178,24 @@ def cmd_reanalyze(args: argparse.Namespace) -> int:
     return 1 if stats.dead_letters else 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    """Text (or, with --image, a picture) to videos, best first, with the shot that matched."""
+    rt = _runtime()
+    if args.image:
+        found = rt.search.by_image(Path(args.image).read_bytes(), limit=args.limit)
+    else:
+        found, _ = rt.search.search(" ".join(args.query), limit=args.limit)
+    if not found:
+        print("no match")
+        return 0
+    for f in found:
+        video = rt.results.get_video(f.video_id)
+        title = video.title if video and video.title else ""
+        at = f" at {f.shot['time_s']} s" if f.shot else ""
+        print(f"{f.score:.3f}  {f.video_id}  {title}{at}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     rt = _runtime()
     bad = 0
@@ -231,6 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--all", action="store_true", help="with --video: re-run even if current")
     p.add_argument("--dry-run", action="store_true", help="list what is out of date, change nothing")
     p.set_defaults(func=cmd_reanalyze)
+    p = sub.add_parser("search", help="find videos by text, or by an image with --image")
+    p.add_argument("query", nargs="*")
+    p.add_argument("--image", help="an image file (a frame, a crop of one) to look for")
+    p.add_argument("--limit", type=int, default=10)
+    p.set_defaults(func=cmd_search)
     p = sub.add_parser("models", help="verify every model file against its checksum")
     p.set_defaults(func=cmd_models)
     p = sub.add_parser("serve", help="serve the HTTP API on this machine")

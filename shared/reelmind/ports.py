@@ -125,6 +125,29 @@ class VectorIndex(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class TextDoc:
+    """A document for keyword search: named text fields (title, tags, ocr, transcript, ...) and metadata
+    returned with every hit."""
+
+    id: str
+    fields: dict[str, str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class TextIndex(Protocol):
+    """Keyword search over documents. Text is matched after `reelmind.domain.text.tokens` (Latin words,
+    Chinese characters and character pairs), so Chinese and English queries behave alike on every backend."""
+
+    def upsert(self, docs: Sequence[TextDoc]) -> None: ...
+    def delete(self, ids: Sequence[str]) -> None: ...
+    def search(self, query: str, k: int) -> list[Hit]:
+        """Best first (BM25-like scores, higher is better); a query without any token gives []."""
+        ...
+
+    def count(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """One domain event as it travels on a bus (EventBridge's `detail-type` and `detail`)."""
 

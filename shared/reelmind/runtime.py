@@ -10,10 +10,13 @@ from reelmind.adapters.local.events import LocalQueue
 from reelmind.adapters.local.runner import LocalRunner, RunStats
 from reelmind.errors import ConfigError
 from reelmind.models.registry import ModelRegistry
-from reelmind.ports import BlobStore, EventBus, ResultStore, VectorIndex
+from reelmind.models.vision import ImageClassifier
+from reelmind.ports import BlobStore, EventBus, ResultStore, TextIndex, VectorIndex
 from reelmind.services.analysis import AnalysisService, Analyzer
 from reelmind.services.catalog import CatalogService, UploadPolicy
+from reelmind.services.embed import VISUAL_DIM, SemanticEmbedder
 from reelmind.services.ingest import IngestConfig, IngestService
+from reelmind.services.search import SearchService
 from reelmind.services.thumbnail import ThumbnailConfig, ThumbnailService
 from reelmind.settings import Settings
 
@@ -41,6 +44,7 @@ class Runtime:
     catalog: CatalogService
     models: ModelRegistry
     analysis: AnalysisService
+    search: SearchService
     local: Local | None = None
 
 
@@ -54,6 +58,8 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
     else:  # pragma: no cover - Settings validates this
         raise ConfigError(f"unknown backend {settings.backend!r}")
     models = ModelRegistry(settings.model_dir, settings.model_threads)
+    vectors, text_index = _vector_index(settings), _text_index(settings)
+    semantic = _semantic(settings, models)
     return Runtime(
         settings=settings,
         blobs=blobs,
@@ -82,42 +88,117 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
         ),
         models=models,
         analysis=AnalysisService(
-            blobs, results, events, _analyzers(settings, models, results, _vector_index(settings))
+            blobs,
+            results,
+            events,
+            _analyzers(settings, models, blobs, results, vectors, text_index, semantic),
+        ),
+        search=SearchService(
+            blobs,
+            results,
+            vectors,
+            text_index,
+            semantic,
+            lambda: ImageClassifier(models.session("efficientnet-lite0")),
         ),
         local=local,
     )
 
 
-VISUAL_DIM = 1280
+def _semantic(settings: Settings, models: ModelRegistry) -> Callable[[], SemanticEmbedder]:
+    """The picture-and-text embedder, built on first use (its class-name table is cached on disk)."""
+    built: list[SemanticEmbedder] = []
+
+    def get() -> SemanticEmbedder:
+        if not built:
+            from reelmind.domain.taxonomy import default_taxonomy
+            from reelmind.models.text import TextEmbedder, class_text_embeddings
+            from reelmind.services.embed import ConseEmbedder
+
+            text = TextEmbedder.from_registry(models)
+            names = [c.en for c in default_taxonomy().classes]
+            cache = (
+                settings.data_dir.resolve() / "cache"
+                if settings.backend == "local"
+                else Path("/tmp/reelmind")
+            )
+            refs = f"conse({models.spec('efficientnet-lite0').ref},{models.spec('minilm-l6-int8').ref})"
+            built.append(ConseEmbedder(text, class_text_embeddings(text, names, cache), refs))
+        return built[0]
+
+    return get
 
 
 def _vector_index(settings: Settings) -> Callable[[str, int], VectorIndex]:
-    """Named vector indexes, opened on first use."""
+    """Named vector indexes, each opened once per process on first use."""
+    opened: dict[tuple[str, int], VectorIndex] = {}
 
     def open_index(name: str, dim: int) -> VectorIndex:
-        if settings.backend == "local":
-            from reelmind.adapters.local.vectors import HnswVectorIndex
+        if (name, dim) not in opened:
+            if settings.backend == "local":
+                from reelmind.adapters.local.vectors import HnswVectorIndex
 
-            return HnswVectorIndex(settings.data_dir.resolve() / "vectors" / name, dim)
-        raise ConfigError(
-            f"the {name!r} vector index needs OpenSearch on the aws backend, which this deployment lacks"
-        )
+                opened[name, dim] = HnswVectorIndex(settings.data_dir.resolve() / "vectors" / name, dim)
+            else:
+                from reelmind.adapters.aws.search import OpenSearchVectorIndex
+
+                opened[name, dim] = OpenSearchVectorIndex(
+                    _opensearch(settings), f"{settings.index_prefix}-{name}", dim, aws_auth=True
+                )
+        return opened[name, dim]
 
     return open_index
+
+
+TEXT_WEIGHTS = {"title": 2.0, "tags_en": 1.5, "tags_zh": 1.5, "ocr": 1.0, "transcript": 1.0}
+
+
+def _text_index(settings: Settings) -> Callable[[], TextIndex]:
+    opened: list[TextIndex] = []
+
+    def open_index() -> TextIndex:
+        if not opened:
+            if settings.backend == "local":
+                from reelmind.adapters.local.text import SqliteTextIndex
+
+                opened.append(SqliteTextIndex(settings.data_dir.resolve() / "text.db", TEXT_WEIGHTS))
+            else:
+                from reelmind.adapters.aws.search import OpenSearchTextIndex
+
+                opened.append(
+                    OpenSearchTextIndex(
+                        _opensearch(settings), f"{settings.index_prefix}-text", TEXT_WEIGHTS, aws_auth=True
+                    )
+                )
+        return opened[0]
+
+    return open_index
+
+
+def _opensearch(settings: Settings) -> str:
+    if not settings.opensearch_endpoint:
+        raise ConfigError(
+            "the aws backend needs REELMIND_OPENSEARCH_ENDPOINT for its vector and text indexes"
+        )
+    return settings.opensearch_endpoint
 
 
 def _analyzers(
     settings: Settings,
     models: ModelRegistry,
+    blobs: BlobStore,
     results: ResultStore,
     vectors: Callable[[str, int], VectorIndex],
+    text_index: Callable[[], TextIndex],
+    semantic: Callable[[], SemanticEmbedder],
 ) -> dict[str, Callable[[], Analyzer]]:
     """Each analyzer built on first use, so a function opens only the models it runs."""
     from reelmind.domain.policy import SafetyPolicy
     from reelmind.domain.taxonomy import default_taxonomy
     from reelmind.models.ocr import OCR_MODELS, OcrEngine
-    from reelmind.models.vision import ImageClassifier, NsfwScorer, NudityDetector
+    from reelmind.models.vision import NsfwScorer, NudityDetector
     from reelmind.services import analyzers as a
+    from reelmind.services.embed import EmbedAnalyzer
 
     def classifier() -> ImageClassifier:
         return ImageClassifier(models.session("efficientnet-lite0"))
@@ -146,6 +227,15 @@ def _analyzers(
             lambda: vectors("originality", VISUAL_DIM),
             results,
             candidates=settings.originality_candidates,
+        ),
+        "embed": lambda: EmbedAnalyzer(
+            classifier(),
+            classifier_ref,
+            semantic(),
+            default_taxonomy(),
+            blobs,
+            vectors,
+            text_index,
         ),
     }
 

@@ -341,6 +341,44 @@ def originality_specs() -> list[ClipSpec]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class RetrievalItem:
+    """A clip with one subject, and the queries (English and Chinese) that name it."""
+
+    spec: ClipSpec
+    queries_en: tuple[str, ...]
+    queries_zh: tuple[str, ...]
+
+
+def retrieval_set() -> list[RetrievalItem]:
+    """Single-subject clips with generic names, some with on-screen words, plus clips of other scenes.
+    What a search can know comes from the pictures and the words on screen, never from file names."""
+
+    def clip(name: str, photo_name: str, motion: str, text: tuple[str, ...] = ()) -> ClipSpec:
+        return ClipSpec(
+            name, (Segment(photo_name, 50, motion, text=text),), width=480, height=270, audio=None
+        )
+
+    return [
+        RetrievalItem(clip("r01", "chelsea", "pan"), ("cat", "a tabby cat"), ("猫",)),
+        RetrievalItem(clip("r02", "coffee", "zoom"), ("coffee", "a cup of espresso"), ("咖啡",)),
+        RetrievalItem(clip("r03", "rocket", "zoom", ("发射日", "Launch day")), ("rocket launch",), ("发射",)),
+        RetrievalItem(
+            clip("r04", "astronaut", "pan", ("宇航员训练", "Astronaut training")), ("astronaut",), ("宇航员",)
+        ),
+        RetrievalItem(clip("r05", "camera", "zoom"), ("camera on a tripod",), ("三脚架",)),
+        RetrievalItem(
+            clip("r06", "hubble_deep_field", "pan", ("深空星系", "Deep space galaxies")),
+            ("galaxies in space",),
+            ("星系",),
+        ),
+        RetrievalItem(clip("r07", "coins", "zoom", ("古代钱币", "Ancient coins")), ("old coins",), ("钱币",)),
+        RetrievalItem(clip("r08", "immunohistochemistry", "pan"), (), ()),
+        RetrievalItem(clip("r09", "retina", "zoom"), (), ()),
+        RetrievalItem(clip("r10", "bars", "still"), (), ()),
+    ]
+
+
 def bench_spec(seconds: int = 30) -> ClipSpec:
     """A 720p clip with a shot every 2.5 s, like a typical short video."""
     names = PHOTOS

@@ -42,6 +42,8 @@ class Settings:
     bucket: str | None = None
     table: str | None = None
     event_bus: str | None = None
+    opensearch_endpoint: str | None = None
+    index_prefix: str = "reelmind"
     api_keys: frozenset[str] = frozenset()
 
     @classmethod
@@ -77,6 +79,8 @@ class Settings:
             bucket=env.get("REELMIND_BUCKET") or None,
             table=env.get("REELMIND_TABLE") or None,
             event_bus=env.get("REELMIND_EVENT_BUS") or None,
+            opensearch_endpoint=env.get("REELMIND_OPENSEARCH_ENDPOINT") or None,
+            index_prefix=env.get("REELMIND_INDEX_PREFIX") or "reelmind",
             api_keys=frozenset(k for k in env.get("REELMIND_API_KEYS", "").split(",") if k),
         )
         if backend == "aws":

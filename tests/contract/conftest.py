@@ -1,22 +1,38 @@
 """Port fixtures parametrized over both adapters: every contract test runs on "local" and "aws".
 
-The "aws" adapters talk to the session's moto server (see `tests/aws_server.py`), which is asked for
-through `request.getfixturevalue` only when an "aws" case runs, so `-k local` never starts it.
+The "aws" adapters talk to local servers (see `tests/aws_server.py`), each asked for through
+`request.getfixturevalue` only when an "aws" case runs, so `-k local` never starts one: moto for blobs and
+results, the k-NN test server for vectors (osmem-server has no `knn` query), osmem-server for text.
+
+The vector and text fixtures are openers: each call makes a new adapter object over the test's storage
+(folder, database or OpenSearch index), which is how a test restarts an index. Each aws test gets its own
+index, deleted afterwards.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from opensearchpy import OpenSearch
 
 from reelmind.adapters.aws.blobs import S3BlobStore
 from reelmind.adapters.aws.results import DynamoResultStore
 from reelmind.adapters.local.blobs import FolderBlobStore
 from reelmind.adapters.local.results import SqliteResultStore
-from reelmind.ports import BlobStore, ResultStore
+from reelmind.ports import BlobStore, ResultStore, TextIndex, VectorIndex
+from tests.aws_server import knn_endpoint, osmem_endpoint, unique
+
+#: The OpenSearch servers, registered here (their only users) so each starts once, on first use.
+__all__ = ["knn_endpoint", "osmem_endpoint"]
 
 ADAPTERS = ["local", "aws"]
+
+#: dim -> a new adapter object over the test's vector storage.
+OpenVectorIndex = Callable[[int], VectorIndex]
+#: field weights (None: every field counts 1) -> a new adapter object over the test's text storage.
+OpenTextIndex = Callable[[dict[str, float] | None], TextIndex]
 
 
 @pytest.fixture(params=ADAPTERS)
@@ -31,3 +47,39 @@ def result_store(request: pytest.FixtureRequest, tmp_path: Path) -> ResultStore:
     if request.param == "aws":
         return DynamoResultStore(request.getfixturevalue("table"))
     return SqliteResultStore(tmp_path / "r.db")
+
+
+def _drop_index(endpoint: str, name: str) -> None:
+    client = OpenSearch(hosts=[endpoint], http_compress=False)
+    client.indices.delete(index=name, params={"ignore_unavailable": "true"})
+    client.close()
+
+
+@pytest.fixture(params=ADAPTERS)
+def open_vector_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenVectorIndex]:
+    if request.param == "aws":
+        from reelmind.adapters.aws.search import OpenSearchVectorIndex
+
+        endpoint = request.getfixturevalue("knn_endpoint")
+        name = unique("vectors")
+        yield lambda dim: OpenSearchVectorIndex(endpoint, name, dim)
+        _drop_index(endpoint, name)
+    else:
+        from reelmind.adapters.local.vectors import HnswVectorIndex
+
+        yield lambda dim: HnswVectorIndex(tmp_path / "vectors", dim)
+
+
+@pytest.fixture(params=ADAPTERS)
+def open_text_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenTextIndex]:
+    if request.param == "aws":
+        from reelmind.adapters.aws.search import OpenSearchTextIndex
+
+        endpoint = request.getfixturevalue("osmem_endpoint")
+        name = unique("text")
+        yield lambda weights=None: OpenSearchTextIndex(endpoint, name, weights)
+        _drop_index(endpoint, name)
+    else:
+        from reelmind.adapters.local.text import SqliteTextIndex
+
+        yield lambda weights=None: SqliteTextIndex(tmp_path / "text.db", weights)

@@ -33,7 +33,16 @@ def test_upload_then_read_back_every_result(client: TestClient, clips: dict[str,
     video = body["video"]
     assert body["key"].startswith("uploads/") and body["key"].endswith("/my clip.mp4")
     assert video["status"] == "READY"
-    assert set(video["results"]) == {"ingest", "thumbnail", "tags", "ocr", "safety", "quality", "originality"}
+    assert set(video["results"]) == {
+        "ingest",
+        "thumbnail",
+        "tags",
+        "ocr",
+        "safety",
+        "quality",
+        "originality",
+        "embed",
+    }
     assert video["moderation"] == "allow"
 
     got = client.get(f"/videos/{video['video_id']}").json()

@@ -8,6 +8,7 @@ import pytest
 
 from reelmind import samples
 from reelmind.cli import main
+from reelmind.models.registry import MODELS
 from reelmind.settings import Settings
 
 
@@ -29,6 +30,11 @@ def test_process_show_and_reanalyze(
     assert main(["reanalyze", "--dry-run"]) == 0
     assert "every result is current" in capsys.readouterr().out
 
+    assert main(["search", "cat"]) == 0
+    assert video_id in capsys.readouterr().out
+    assert main(["search", "?!"]) == 0
+    assert capsys.readouterr().out.strip() == "no match"
+
     monkeypatch.setenv("REELMIND_OCR_MAX_FRAMES", "3")  # a new OCR configuration: a new OCR version
     assert main(["reanalyze", "--dry-run"]) == 0
     assert capsys.readouterr().out.strip() == f"{video_id}: ocr"
@@ -42,7 +48,7 @@ def test_process_show_and_reanalyze(
 def test_models_verifies_every_file(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 6 and all(line.rstrip().endswith("ok") for line in lines)
+    assert len(lines) == len(MODELS) and all(line.rstrip().endswith("ok") for line in lines)
 
 
 def test_an_unknown_analyzer_is_a_clear_error(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:

@@ -35,7 +35,10 @@ def test_template_wires_ingest_to_uploads_and_analyzers_to_their_events() -> Non
     assert _targets(ready) == VIDEO_READY_SUBSCRIBERS
     assert _targets({**ready, "detail-type": "SomethingElse"}) == set()
     completed = {**ready, "detail-type": "AnalysisCompleted"}
-    assert _targets({**completed, "detail": {"video_id": "v1", "kind": "ocr"}}) == {"SafetyFunction"}
+    assert _targets({**completed, "detail": {"video_id": "v1", "kind": "ocr"}}) == {
+        "SafetyFunction",
+        "EmbedFunction",
+    }
     assert _targets({**completed, "detail": {"video_id": "v1", "kind": "tags"}}) == set()
     requested = {**ready, "detail-type": "AnalysisRequested"}
     assert _targets({**requested, "detail": {"video_id": "v1", "kinds": ["tags", "safety"]}}) == {
@@ -53,13 +56,13 @@ def test_an_upload_flows_through_ingest_and_every_analyzer(
     runtime.blobs.put_file("uploads/u1/cuts.mp4", clips["cuts"].path)
     stats = runtime.local.drain()
     assert stats.by_function == dict.fromkeys(
-        VIDEO_READY_SUBSCRIBERS | {"IngestFunction", "SafetyFunction"}, 1
+        VIDEO_READY_SUBSCRIBERS | {"IngestFunction", "SafetyFunction", "EmbedFunction"}, 1
     )
     assert stats.dead_letters == 0
     [video] = runtime.results.list_videos().items
     assert video.status.value == "READY" and video.moderation is not None
     results = runtime.results.get_results(video.video_id)
-    assert set(results) == {"ingest", "thumbnail", "tags", "ocr", "safety", "quality", "originality"}
+    assert set(results) == {"ingest", "thumbnail", "tags", "ocr", "safety", "quality", "originality", "embed"}
     assert all(r.payload.get("status", "ok") == "ok" for r in results.values())
     assert "ocr:" in results["safety"].version, "safety ran after the on-screen text was read"
 

@@ -30,6 +30,7 @@ from reelmind.errors import (
     UnsupportedMedia,
 )
 from reelmind.runtime import Runtime
+from reelmind.services.search import MAX_IMAGE_BYTES, Filters
 
 _STATUS = {
     NotFound: 404,
@@ -125,6 +126,44 @@ def create_app(runtime: Runtime) -> FastAPI:
     @router.get("/videos/{video_id}")
     def get_video(video_id: str) -> dict[str, Any]:
         return runtime.catalog.video(video_id)
+
+    @router.get("/search")
+    def search(
+        q: Annotated[str, Query(max_length=10_000)] = "",
+        limit: Annotated[int, Query(ge=1, le=50)] = 10,
+        cursor: str | None = None,
+        category: str | None = None,
+        min_duration_s: Annotated[float | None, Query(ge=0)] = None,
+        max_duration_s: Annotated[float | None, Query(ge=0)] = None,
+        uploaded_after: float | None = None,
+        uploaded_before: float | None = None,
+    ) -> dict[str, Any]:
+        """Text to video: semantic k-NN plus keywords (title, tags in English and Chinese, on-screen
+        text, transcript); each result names the shot that matched best. Blocked videos never appear."""
+        filters = Filters(category, min_duration_s, max_duration_s, uploaded_after, uploaded_before)
+        found, next_cursor = runtime.search.search(q, limit=limit, cursor=cursor, filters=filters)
+        return {"items": [f.to_dict() for f in found], "cursor": next_cursor}
+
+    @router.get("/videos/{video_id}/similar")
+    def similar(video_id: str, limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict[str, Any]:
+        return {"items": [f.to_dict() for f in runtime.search.similar(video_id, limit=limit)]}
+
+    @router.post("/search/image")
+    async def search_image(
+        request: Request, limit: Annotated[int, Query(ge=1, le=50)] = 10
+    ) -> dict[str, Any]:
+        """Element-level search: an image (or a crop: a product, a landmark) as a multipart `file` or the
+        raw body; answers with the videos and the shot times where it appears."""
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            form = await request.form()
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise BadRequest("the form needs a 'file' field holding the image")
+            data = await upload.read(MAX_IMAGE_BYTES + 1)
+        else:
+            data = await request.body()
+        found = await run_in_threadpool(runtime.search.by_image, data, limit=limit)
+        return {"items": [f.to_dict() for f in found]}
 
     @router.get("/review")
     def review_queue(

