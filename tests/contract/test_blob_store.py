@@ -91,6 +91,14 @@ def test_delete_prefix_deletes_only_under_the_prefix(blob_store: BlobStore) -> N
     assert blob_store.delete_prefix("derived/v1/") == 0
 
 
+def test_delete_removes_exactly_one_object(blob_store: BlobStore) -> None:
+    blob_store.put_bytes("uploads/a/clip.mp4", b"x")
+    blob_store.put_bytes("uploads/a/clip.mp4.bak", b"x")
+    blob_store.delete("uploads/a/clip.mp4")
+    assert _keys(blob_store, "uploads/") == ["uploads/a/clip.mp4.bak"]
+    blob_store.delete("uploads/a/clip.mp4")  # already gone: not an error
+
+
 def test_delete_with_an_empty_prefix_is_refused(blob_store: BlobStore) -> None:
     blob_store.put_bytes("derived/v1/keep", b"x")
     with pytest.raises(InvalidKey):
@@ -109,6 +117,7 @@ def unsafe_calls(store: BlobStore, key: str, tmp_path: Path) -> list[Callable[[]
         lambda: store.head(key),
         lambda: store.presign_upload(key, 10, 60),
         lambda: store.url_for(key),
+        lambda: store.delete(key),
     ]
     if key not in {"", "dir/"}:  # both are legal prefixes: the whole store and a folder
         calls.append(lambda: store.list(key))

@@ -130,6 +130,18 @@ def test_put_result_is_idempotent_per_version(result_store: ResultStore) -> None
     assert result_store.get_results("v1") == {"tags": Result("v1", "tags", "m2", {"tags": ["dog"]}, 3.0)}
 
 
+def test_delete_video_removes_it_and_its_results(result_store: ResultStore) -> None:
+    result_store.create_video(make_video("v1"))
+    result_store.create_video(make_video("v2"))
+    result_store.put_result(Result("v1", "tags", "m1", {"tags": []}, 1.0))
+    result_store.put_result(Result("v2", "tags", "m1", {"tags": []}, 1.0))
+    assert result_store.delete_video("v1") is True
+    assert result_store.get_video("v1") is None and result_store.get_results("v1") == {}
+    assert result_store.get_video("v2") is not None and set(result_store.get_results("v2")) == {"tags"}
+    assert result_store.delete_video("v1") is False
+    assert _ids(result_store) == ["v2"]
+
+
 def test_put_result_with_replace_overwrites_the_same_version(result_store: ResultStore) -> None:
     result_store.create_video(make_video("v1"))
     result_store.put_result(Result("v1", "originality", "o1", {"original": True}, 1.0))

@@ -139,6 +139,22 @@ def test_punctuation_or_unexpected_scripts_give_an_answer_not_an_error(indexed: 
     assert response.status_code == 200 and isinstance(response.json()["items"], list)
 
 
+def test_deleting_a_video_removes_it_from_search_storage_and_records(indexed: Indexed) -> None:
+    runtime, ids, _ = indexed
+    client = TestClient(create_app(runtime))
+    video_id = ids["r09"]
+    assert video_id in [f.video_id for f in runtime.search.search("a photo", limit=50)[0]]
+    response = client.delete(f"/videos/{video_id}")
+    assert response.status_code == 200 and response.json()["files_removed"] > 3
+    assert video_id not in [f.video_id for f in runtime.search.search("a photo", limit=50)[0]]
+    assert client.get(f"/videos/{video_id}").status_code == 404
+    assert (
+        list(runtime.blobs.list(f"derived/{video_id}/")) == []
+        and list(runtime.blobs.list("uploads/r09/")) == []
+    )
+    assert client.delete(f"/videos/{video_id}").status_code == 404
+
+
 def test_the_api_serves_every_search(indexed: Indexed) -> None:
     runtime, ids, paths = indexed
     client = TestClient(create_app(runtime))

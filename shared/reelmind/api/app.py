@@ -127,6 +127,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     def get_video(video_id: str) -> dict[str, Any]:
         return runtime.catalog.video(video_id)
 
+    @router.delete("/videos/{video_id}")
+    def delete_video(video_id: str) -> dict[str, Any]:
+        """Remove the video from search, delete its files and its records."""
+        return runtime.catalog.delete(video_id, runtime.search.forget)
+
     @router.get("/search")
     def search(
         q: Annotated[str, Query(max_length=10_000)] = "",

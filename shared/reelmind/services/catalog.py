@@ -78,6 +78,21 @@ class CatalogService:
         page = self.results.list_videos(status=status, limit=limit, cursor=cursor)
         return Page(items=[v for v in page.items if not v.hidden], cursor=page.cursor)
 
+    def delete(self, video_id: str, forget: Callable[[str], None]) -> dict[str, Any]:
+        """Remove a video everywhere: from the search indexes (`forget`), its files, then its records.
+        The records go last, so a failure midway leaves a video that can be deleted again."""
+        video = self.results.get_video(video_id)
+        if video is None:
+            raise NotFound(f"no video {video_id!r}")
+        forget(video_id)
+        removed = self.blobs.delete_prefix(keys.derived_key(video_id, ""))
+        for key in [video.source_key, *video.aliases]:
+            if key.startswith(keys.UPLOAD_PREFIX):
+                self.blobs.delete(key)
+                removed += 1
+        self.results.delete_video(video_id)
+        return {"video_id": video_id, "deleted": True, "files_removed": removed}
+
     def review_queue(self, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         """Videos the safety verdict sent to a person, newest first, each with the verdict and its reasons."""
         if not 1 <= limit <= 200:

@@ -217,6 +217,7 @@ class SearchService:
             [f"{video_id}#{i}#{r}" for i in range(count) for r in range(len(REGION_BOXES))]
         )
         self._text_index().delete([video_id])
+        self._indexes("originality", VISUAL_DIM).delete([video_id])
 
     # -- helpers -------------------------------------------------------------------------------
     def _fuse(self, sources: dict[str, tuple[list[Hit], float]], filters: Filters) -> list[Found]:

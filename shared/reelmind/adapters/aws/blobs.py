@@ -99,6 +99,12 @@ class S3BlobStore:
                 for obj in page.get("Contents", []):
                     yield BlobInfo(key=obj["Key"], size=int(obj["Size"]), etag=_etag(obj["ETag"]))
 
+    def delete(self, key: str) -> None:
+        """Delete the current version (the bucket is versioned: its lifecycle rule expires old versions)."""
+        validate_key(key)
+        with aws_errors(f"delete {self._where(key)}"):
+            self._s3.delete_object(Bucket=self.bucket, Key=key)
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under `prefix` (not '': that would empty the bucket); return how many."""
         if not prefix:

@@ -41,7 +41,7 @@ from contextlib import contextmanager
 from typing import Any, ParamSpec
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, PynamoDBException, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -347,6 +347,20 @@ class DynamoResultStore:
                 page.append(item)
         next_cursor = _encode_cursor(page[-1].gsi1sk) if more else None
         return Page(items=[Video.from_dict(json.loads(item.data)) for item in page], cursor=next_cursor)
+
+    def delete_video(self, video_id: str) -> bool:
+        """Delete the results first, then the video item, so a crash midway leaves a findable video."""
+        r = self._results
+        with _dynamo(f"delete video {video_id!r}"):
+            for item in r.query(_video_pk(video_id), r.sk.startswith(RESULT_PREFIX)):
+                item.delete()
+            try:
+                self._key(video_id).delete(condition=self._videos.pk.exists())
+            except DeleteError as e:
+                if _code(e) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
 
     # -- results --------------------------------------------------------------------------------
     def put_result(self, result: Result, *, replace: bool = False) -> bool:

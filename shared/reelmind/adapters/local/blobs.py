@@ -90,6 +90,9 @@ class FolderBlobStore:
             if key.startswith(prefix):
                 yield self._info(key, path)
 
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under `prefix` (not '': that would empty the store); return how many."""
         if not prefix:

@@ -111,6 +111,11 @@ class SqliteResultStore:
             conn.execute("UPDATE videos SET data = ? WHERE video_id = ?", (json.dumps(data), video_id))
             return True
 
+    def delete_video(self, video_id: str) -> bool:
+        with self.db.tx() as conn:
+            conn.execute("DELETE FROM results WHERE video_id = ?", (video_id,))
+            return conn.execute("DELETE FROM videos WHERE video_id = ?", (video_id,)).rowcount == 1
+
     def put_result(self, result: Result, *, replace: bool = False) -> bool:
         with self.db.tx() as conn:
             row = conn.execute(
