@@ -40,8 +40,8 @@ demo: setup
 	$(BIN)/reelmind process var/samples
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared functions tests bench layers
-	$(BIN)/ruff format --check shared functions tests bench layers
+	$(BIN)/ruff check shared functions tests bench layers infra
+	$(BIN)/ruff format --check shared functions tests bench layers infra
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -58,6 +58,7 @@ test: lint typecheck template unit
 bench: setup
 	$(BIN)/python -m bench.ingest_bench
 	$(BIN)/python -m bench.analyze_bench
+	$(BIN)/python -m bench.vector_bench
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .aws-sam
