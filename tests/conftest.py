@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,31 @@ def reuploads(
         for kind, transform in transforms.TRANSFORMS.items():
             files[f"{name}.{kind}"] = (name, transform(path, folder / f"{name}.{kind}.mp4"))
     return files
+
+
+#: Every result a video with an audio track ends with, once the local pipeline has run.
+ALL_RESULTS = {"ingest", "thumbnail", "tags", "ocr", "safety", "quality", "originality", "embed", "asr"}
+
+
+@contextmanager
+def local_runtime(folder: Path) -> Iterator[Runtime]:
+    """A local runtime on `folder`, for module-scoped fixtures (handler modules bootstrap from the env)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("REELMIND_BACKEND", "local")
+        mp.setenv("REELMIND_DATA_DIR", str(folder / "var"))
+        runtime = bootstrap(Settings.from_env())
+        assert runtime.local is not None
+        yield runtime
+
+
+def upload(runtime: Runtime, key: str, path: Path) -> str:
+    """Put a file under uploads/, run every queued function, return the video id it became."""
+    assert runtime.local is not None
+    runtime.blobs.put_file(key, path)
+    stats = runtime.local.drain()
+    assert stats.dead_letters == 0, (key, stats)
+    [video] = runtime.results.list_videos(limit=1).items
+    return video.video_id
 
 
 @pytest.fixture

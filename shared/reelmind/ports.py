@@ -9,6 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from reelmind.domain.jobs import Job, JobStatus
 from reelmind.domain.video import Moderation, Video, VideoStatus
 
 
@@ -168,15 +169,31 @@ class EventBus(Protocol):
     def publish(self, events: Sequence[Event]) -> None: ...
 
 
+class JobStore(Protocol):
+    def create_job(self, job: Job) -> bool:
+        """Insert when absent; False (and no change) when the id exists."""
+        ...
+
+    def get_job(self, job_id: str) -> Job | None: ...
+
+    def update_job(self, job_id: str, *, expected: Sequence[JobStatus], changes: Mapping[str, Any]) -> bool:
+        """Apply `changes` (fields of Job) only when the status is in `expected`."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
-class JobHandle:
+class JobRequest:
+    """What a worker or endpoint receives: inputs and outputs as blob keys, validated parameters."""
+
     job_id: str
     kind: str
+    inputs: dict[str, str]  # name -> blob key
+    params: dict[str, Any]
+    output_prefix: str  # every output goes under it; the result manifest is `jobs/{job_id}.out`
 
 
 class JobRunner(Protocol):
-    def submit(
-        self, job_id: str, kind: str, input_key: str, output_prefix: str, params: dict[str, Any]
-    ) -> JobHandle:
-        """Start heavy work whose inputs and outputs are in the blob store."""
+    def submit(self, request: JobRequest) -> None:
+        """Start the job (SageMaker async inference, or the local worker pool). Its completion arrives
+        as an object under `jobs/` (`{job_id}.out`, or `{job_id}-error.out`), as SageMaker writes it."""
         ...

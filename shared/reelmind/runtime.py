@@ -7,15 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reelmind.adapters.local.events import LocalQueue
+from reelmind.adapters.local.jobs import LocalJobRunner
 from reelmind.adapters.local.runner import LocalRunner, RunStats
 from reelmind.errors import ConfigError
 from reelmind.models.registry import ModelRegistry
 from reelmind.models.vision import ImageClassifier
-from reelmind.ports import BlobStore, EventBus, ResultStore, TextIndex, VectorIndex
+from reelmind.ports import BlobStore, EventBus, JobRunner, JobStore, ResultStore, TextIndex, VectorIndex
 from reelmind.services.analysis import AnalysisService, Analyzer
 from reelmind.services.catalog import CatalogService, UploadPolicy
 from reelmind.services.embed import VISUAL_DIM, SemanticEmbedder
 from reelmind.services.ingest import IngestConfig, IngestService
+from reelmind.services.jobs import JobService
 from reelmind.services.search import SearchService
 from reelmind.services.thumbnail import ThumbnailConfig, ThumbnailService
 from reelmind.settings import Settings
@@ -30,7 +32,12 @@ class Local:
     blob_root: Path
 
     def drain(self) -> RunStats:
-        return self.runner.run_until_idle()
+        """Deliver queued events until none is left, waiting for running jobs whose completion adds more."""
+        stats = self.runner.run_until_idle()
+        while (pool := LocalJobRunner.existing(self.blob_root)) is not None and pool.busy():
+            pool.wait()
+            stats = stats.merged(self.runner.run_until_idle())
+        return stats
 
 
 @dataclass(slots=True)
@@ -45,6 +52,7 @@ class Runtime:
     models: ModelRegistry
     analysis: AnalysisService
     search: SearchService
+    jobs: JobService
     local: Local | None = None
 
 
@@ -101,8 +109,44 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
             semantic,
             lambda: ImageClassifier(models.session("efficientnet-lite0")),
         ),
+        jobs=JobService(blobs, results, _job_store(settings), _job_runner(settings, blobs, local), events),
         local=local,
     )
+
+
+def _job_store(settings: Settings) -> JobStore:
+    if settings.backend == "local":
+        from reelmind.adapters.local.jobs import SqliteJobStore
+
+        return SqliteJobStore(settings.data_dir.resolve() / "jobs.db")
+    from reelmind.adapters.aws.jobs import DynamoJobStore
+
+    assert settings.table
+    return DynamoJobStore(settings.table)
+
+
+def _job_runner(settings: Settings, blobs: BlobStore, local: Local | None) -> Callable[[], JobRunner]:
+    """The worker pool (local) or SageMaker (aws), made when the first job is submitted."""
+    made: list[JobRunner] = []
+
+    def get() -> JobRunner:
+        if not made:
+            if local is not None:
+                from reelmind.adapters.local.jobs import LocalJobRunner
+
+                made.append(
+                    LocalJobRunner.for_root(
+                        blobs, local.blob_root, settings.model_dir, workers=settings.job_workers
+                    )
+                )
+            else:
+                from reelmind.adapters.aws.jobs import SageMakerJobRunner
+
+                assert settings.bucket
+                made.append(SageMakerJobRunner(settings.bucket, settings.job_endpoints))
+        return made[0]
+
+    return get
 
 
 def _semantic(settings: Settings, models: ModelRegistry) -> Callable[[], SemanticEmbedder]:

@@ -43,6 +43,8 @@ class Settings:
     table: str | None = None
     event_bus: str | None = None
     opensearch_endpoint: str | None = None
+    job_endpoints: dict[str, str] = field(default_factory=dict)  # SageMaker endpoint per job kind
+    job_workers: int = 1
     index_prefix: str = "reelmind"
     api_keys: frozenset[str] = frozenset()
 
@@ -80,6 +82,12 @@ class Settings:
             table=env.get("REELMIND_TABLE") or None,
             event_bus=env.get("REELMIND_EVENT_BUS") or None,
             opensearch_endpoint=env.get("REELMIND_OPENSEARCH_ENDPOINT") or None,
+            job_endpoints={
+                kind: env[f"REELMIND_ENDPOINT_{kind.upper()}"]
+                for kind in ("asr", "tts", "voice", "stylize")
+                if env.get(f"REELMIND_ENDPOINT_{kind.upper()}")
+            },
+            job_workers=_int(env, "REELMIND_JOB_WORKERS", 1),
             index_prefix=env.get("REELMIND_INDEX_PREFIX") or "reelmind",
             api_keys=frozenset(k for k in env.get("REELMIND_API_KEYS", "").split(",") if k),
         )

@@ -13,7 +13,7 @@ from reelmind import samples
 from reelmind.api.app import create_app
 from reelmind.runtime import Runtime, bootstrap
 from reelmind.settings import Settings
-from tests.conftest import load_event
+from tests.conftest import ALL_RESULTS, load_event
 
 
 @pytest.fixture
@@ -33,16 +33,7 @@ def test_upload_then_read_back_every_result(client: TestClient, clips: dict[str,
     video = body["video"]
     assert body["key"].startswith("uploads/") and body["key"].endswith("/my clip.mp4")
     assert video["status"] == "READY"
-    assert set(video["results"]) == {
-        "ingest",
-        "thumbnail",
-        "tags",
-        "ocr",
-        "safety",
-        "quality",
-        "originality",
-        "embed",
-    }
+    assert set(video["results"]) == ALL_RESULTS
     assert video["moderation"] == "allow"
 
     got = client.get(f"/videos/{video['video_id']}").json()

@@ -9,7 +9,7 @@ from reelmind import samples
 from reelmind.adapters.local.events import s3_notification
 from reelmind.runtime import Runtime
 from reelmind.wiring import read_wiring
-from tests.conftest import load_event
+from tests.conftest import ALL_RESULTS, load_event
 
 TEMPLATE = Path(__file__).parents[2] / "template.yaml"
 
@@ -20,6 +20,7 @@ VIDEO_READY_SUBSCRIBERS = {
     "OcrFunction",
     "QualityFunction",
     "OriginalityFunction",
+    "TranscribeFunction",
 }
 
 
@@ -55,16 +56,20 @@ def test_an_upload_flows_through_ingest_and_every_analyzer(
     assert runtime.local is not None
     runtime.blobs.put_file("uploads/u1/cuts.mp4", clips["cuts"].path)
     stats = runtime.local.drain()
-    assert stats.by_function == dict.fromkeys(
-        VIDEO_READY_SUBSCRIBERS | {"IngestFunction", "SafetyFunction", "EmbedFunction"}, 1
-    )
+    # safety and embed run once after ocr and once more after the transcript (the asr job) arrives
+    assert stats.by_function == {
+        **dict.fromkeys(VIDEO_READY_SUBSCRIBERS | {"IngestFunction", "JobCompleteFunction"}, 1),
+        "SafetyFunction": 2,
+        "EmbedFunction": 2,
+    }
     assert stats.dead_letters == 0
     [video] = runtime.results.list_videos().items
     assert video.status.value == "READY" and video.moderation is not None
     results = runtime.results.get_results(video.video_id)
-    assert set(results) == {"ingest", "thumbnail", "tags", "ocr", "safety", "quality", "originality", "embed"}
+    assert set(results) == ALL_RESULTS
     assert all(r.payload.get("status", "ok") == "ok" for r in results.values())
     assert "ocr:" in results["safety"].version, "safety ran after the on-screen text was read"
+    assert "asr:" in results["safety"].version, "and again with the transcript"
 
 
 def test_duplicate_and_same_bytes_events_leave_one_video_and_one_result_set(

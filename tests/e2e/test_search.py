@@ -16,7 +16,7 @@ from reelmind import samples
 from reelmind.api.app import create_app
 from reelmind.errors import BadRequest
 from reelmind.runtime import Runtime, bootstrap
-from reelmind.settings import Settings
+from tests.conftest import local_runtime, upload
 
 Indexed = tuple[Runtime, dict[str, str], dict[str, Path]]
 
@@ -24,18 +24,14 @@ Indexed = tuple[Runtime, dict[str, str], dict[str, Path]]
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Indexed]:
     folder = tmp_path_factory.mktemp("search")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("REELMIND_BACKEND", "local")
-        mp.setenv("REELMIND_DATA_DIR", str(folder / "var"))
-        runtime = bootstrap(Settings.from_env())
-        assert runtime.local is not None
+    with local_runtime(folder) as runtime:
         ids, paths = {}, {}
         for item in samples.retrieval_set():
             path = samples.write_clip(item.spec, folder / f"{item.spec.name}.mp4").path
-            runtime.blobs.put_file(f"uploads/{item.spec.name}/clip.mp4", path)
-            assert runtime.local.drain().dead_letters == 0
-            [video] = runtime.results.list_videos(limit=1).items
-            ids[item.spec.name], paths[item.spec.name] = video.video_id, path
+            ids[item.spec.name], paths[item.spec.name] = (
+                upload(runtime, f"uploads/{item.spec.name}/clip.mp4", path),
+                path,
+            )
         yield runtime, ids, paths
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from reelmind import samples
 from reelmind.errors import NotFound
-from reelmind.runtime import Runtime, bootstrap
-from reelmind.settings import Settings
+from reelmind.runtime import Runtime
+from tests.conftest import local_runtime, upload
 
 
 @pytest.fixture(scope="module")
@@ -27,18 +27,11 @@ def understood(
         s.name: samples.write_clip(s, folder / f"{s.name}.mp4")
         for s in [*samples.text_specs(), *samples.photo_specs(), black]
     }
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("REELMIND_BACKEND", "local")
-        mp.setenv("REELMIND_DATA_DIR", str(folder / "var"))
-        runtime = bootstrap(Settings.from_env())
-        assert runtime.local is not None
-        ids = {}
-        for name, clip in {**clips, **extra}.items():
-            runtime.blobs.put_file(f"uploads/{name}/{name}.mp4", clip.path)
-            stats = runtime.local.drain()
-            assert stats.dead_letters == 0, name
-            [video] = runtime.results.list_videos(limit=1).items
-            ids[name] = video.video_id
+    with local_runtime(folder) as runtime:
+        ids = {
+            name: upload(runtime, f"uploads/{name}/{name}.mp4", clip.path)
+            for name, clip in {**clips, **extra}.items()
+        }
         yield runtime, ids
 
 

@@ -57,6 +57,11 @@ class UploadRequest(BaseModel):
     filename: str = Field(min_length=1, max_length=255, examples=["my clip.mp4"])
 
 
+class JobRequestBody(BaseModel):
+    type: str = Field(min_length=1, max_length=32, examples=["asr"])
+    params: dict[str, Any] = Field(default_factory=dict, examples=[{"style": "cartoon"}])
+
+
 class ReviewDecision(BaseModel):
     decision: str = Field(pattern="^(allow|block)$", examples=["allow"])
 
@@ -131,6 +136,36 @@ def create_app(runtime: Runtime) -> FastAPI:
     def delete_video(video_id: str) -> dict[str, Any]:
         """Remove the video from search, delete its files and its records."""
         return runtime.catalog.delete(video_id, runtime.search.forget)
+
+    async def _job_body(request: Request) -> JobRequestBody:
+        raw = await request.body()
+        if len(raw) > 64 * 1024:
+            raise TooLarge(f"the job request is {len(raw)} bytes; the limit is 65536")
+        try:
+            return JobRequestBody.model_validate_json(raw)
+        except ValueError as exc:
+            raise BadRequest(f'expected JSON {{"type": ..., "params": {{...}}}}: {exc}') from None
+
+    @router.post("/videos/{video_id}/jobs", status_code=202)
+    async def create_video_job(video_id: str, request: Request) -> dict[str, Any]:
+        """asr (subtitles), voice (preset), stylize (style) on a video; the job runs in the background."""
+        body = await _job_body(request)
+        job = await run_in_threadpool(runtime.jobs.create, body.type, video_id, body.params)
+        return job.to_dict()
+
+    @router.post("/jobs", status_code=202)
+    async def create_job(request: Request) -> dict[str, Any]:
+        """Jobs that need no video: tts (text, speed)."""
+        body = await _job_body(request)
+        job = await run_in_threadpool(runtime.jobs.create, body.type, None, body.params)
+        return job.to_dict()
+
+    @router.get("/jobs/{job_id}")
+    def get_job(job_id: str) -> dict[str, Any]:
+        job = runtime.jobs.get(job_id)
+        out = job.to_dict()
+        out["output_urls"] = {name: runtime.blobs.url_for(key) for name, key in job.outputs.items()}
+        return out
 
     @router.get("/search")
     def search(

