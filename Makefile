@@ -58,6 +58,7 @@ test: lint typecheck template unit
 bench: setup
 	$(BIN)/python -m bench.ingest_bench
 	$(BIN)/python -m bench.analyze_bench
+	$(BIN)/python -m bench.jobs_bench
 	$(BIN)/python -m bench.vector_bench
 
 clean:
