@@ -21,7 +21,7 @@ from reelmind.adapters.aws.blobs import S3BlobStore
 from reelmind.adapters.aws.results import DynamoResultStore
 from reelmind.adapters.local.blobs import FolderBlobStore
 from reelmind.adapters.local.results import SqliteResultStore
-from reelmind.ports import BlobStore, ResultStore, TextIndex, VectorIndex
+from reelmind.ports import BlobStore, JobStore, ResultStore, TextIndex, VectorIndex
 from tests.aws_server import knn_endpoint, osmem_endpoint, unique
 
 #: The OpenSearch servers, registered here (their only users) so each starts once, on first use.
@@ -83,3 +83,14 @@ def open_text_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         from reelmind.adapters.local.text import SqliteTextIndex
 
         yield lambda weights=None: SqliteTextIndex(tmp_path / "text.db", weights)
+
+
+@pytest.fixture(params=ADAPTERS)
+def job_store(request: pytest.FixtureRequest, tmp_path: Path) -> JobStore:
+    if request.param == "aws":
+        from reelmind.adapters.aws.jobs import DynamoJobStore
+
+        return DynamoJobStore(request.getfixturevalue("table"))
+    from reelmind.adapters.local.jobs import SqliteJobStore
+
+    return SqliteJobStore(tmp_path / "jobs.db")

@@ -275,3 +275,20 @@ def test_the_table_comes_from_the_constructor_and_the_endpoint_from_the_environm
     assert store._videos.Meta.table_name == table
     assert store._videos.Meta.host == moto_endpoint
     assert DynamoResultStore(table)._videos is store._videos, "model classes are cached per table"
+
+
+def test_a_job_is_submitted_to_its_sagemaker_async_endpoint(bucket: str, s3: Any) -> None:
+    from reelmind.adapters.aws.jobs import SageMakerJobRunner
+    from reelmind.errors import ConfigError
+    from reelmind.ports import JobRequest
+
+    runner = SageMakerJobRunner(bucket, {"stylize": "reelmind-stylize"})
+    request = JobRequest(
+        "jabc", "stylize", {"video": "uploads/u/c.mp4"}, {"style": "oil"}, "derived/v1/jobs/jabc/"
+    )
+    runner.submit(request)
+    body = json.loads(s3.get_object(Bucket=bucket, Key="jobs/jabc/request.json")["Body"].read())
+    assert body["store"] == f"s3://{bucket}" and body["params"] == {"style": "oil"}
+    assert body["inputs"] == {"video": "uploads/u/c.mp4"} and body["output_prefix"] == "derived/v1/jobs/jabc/"
+    with pytest.raises(ConfigError, match="REELMIND_ENDPOINT_TTS"):
+        runner.submit(JobRequest("jdef", "tts", {}, {"text": "hi", "speed": 1.0}, "jobs/jdef/"))
