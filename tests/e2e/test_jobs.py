@@ -88,3 +88,27 @@ def test_video_jobs_keep_frames_duration_and_audio(
     output = _stream_facts(runtime.local.blob_root / done.outputs["video"])
     assert output[0] == source[0] and output[2] == source[2]
     assert output[1] == pytest.approx(source[1], rel=0.01, abs=0.05)
+
+
+def test_subtitles_burned_into_the_video(uploaded: Setup) -> None:
+    runtime, ids = uploaded
+    assert runtime.local is not None
+    job = runtime.jobs.create("asr", ids["speech"], {"burn_in": True})
+    runtime.local.drain()
+    done = runtime.jobs.get(job.job_id)
+    assert done.status.value == "succeeded", (done.error_code, done.error)
+    source = runtime.local.blob_root / "uploads/speech/clip.mp4"
+    burned = runtime.local.blob_root / done.outputs["video"]
+    assert _stream_facts(burned)[0] == _stream_facts(source)[0] and _stream_facts(burned)[2]
+    with av.open(str(source)) as a, av.open(str(burned)) as b:
+        pairs = zip(a.decode(video=0), b.decode(video=0), strict=False)
+        diffs = [
+            float(
+                abs(fa.to_ndarray(format="gray").astype(int) - fb.to_ndarray(format="gray").astype(int))[
+                    -60:
+                ].mean()
+            )
+            for i, (fa, fb) in enumerate(pairs)
+            if i == 15
+        ]
+    assert diffs and diffs[0] > 5.0, "a cue is drawn in the lower part of the picture while words are spoken"

@@ -48,6 +48,17 @@ def _number(name: str, low: float, high: float, default: float) -> Callable[[Any
     return check
 
 
+def _flag(name: str) -> Callable[[Any], bool]:
+    def check(value: Any) -> bool:
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise BadRequest(f"{name} must be true or false, not {value!r}")
+        return value
+
+    return check
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise BadRequest("text must be a non-empty string")
@@ -82,8 +93,8 @@ KINDS: dict[str, JobKind] = {
             "asr",
             needs_video=True,
             needs_audio=True,
-            params={},
-            outputs=("transcript", "srt", "vtt"),
+            params={"burn_in": _flag("burn_in")},
+            outputs=("transcript", "srt", "vtt", "video"),
         ),
         JobKind(
             "tts",

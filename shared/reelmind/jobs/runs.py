@@ -46,6 +46,12 @@ def run_asr(model: Any, work: Work) -> dict[str, Any]:
     for name, (path, text, ctype) in files.items():
         path.write_text(text, encoding="utf-8")
         outputs[name] = work.put(name, path, ctype)
+    if work.params.get("burn_in"):
+        from reelmind.jobs.asr import cues
+        from reelmind.jobs.subtitles import burn_in
+
+        video = burn_in(work.inputs["video"], work.folder / "subtitled.mp4", cues(transcript))
+        outputs["video"] = work.put("video", video, "video/mp4")
     return {
         "outputs": outputs,
         "transcript": transcript.to_dict(),

@@ -511,17 +511,26 @@ def _decode_luma(path: Path) -> Iterable[np.ndarray]:
 # Video
 
 
+#: Makes the per-video frame filter from the frame size and rate: (width, height, fps) -> filter.
+FilterFactory = Callable[[int, int, float], Callable[[np.ndarray], np.ndarray]]
+
+
 def stylize_video(src: Path, dst: Path, style: str, progress: Progress | None = None) -> Path:
-    """Decode `src`, stylize every frame, encode H.264 to the MP4 `dst` with the same frame size, frame
-    rate, frame count and timestamps, and copy the audio packets unchanged (no re-encoding).
+    """Decode `src`, stylize every frame, encode H.264 to the MP4 `dst` (see `filter_video`)."""
+    if style not in _KINDS:
+        raise BadRequest(f"style must be one of {', '.join(STYLES)}, not {style!r}")
+    return filter_video(src, dst, lambda width, height, fps: stylizer_for(style, width, height), progress)
+
+
+def filter_video(src: Path, dst: Path, make: FilterFactory, progress: Progress | None = None) -> Path:
+    """Decode `src`, pass every frame through the filter `make` builds, encode H.264 to the MP4 `dst` with
+    the same frame size, frame rate, frame count and timestamps, and copy the audio packets unchanged.
 
     Three stages overlap: a reader thread demuxes, decodes and converts to BGR; the calling thread
     stylizes; a writer thread converts back to YUV, encodes and muxes. OpenCV releases the GIL inside
     its calls and x264 encodes on its own threads, so on two cores the stages run largely side by side.
     Returns `dst`; on failure `dst` is removed.
     """
-    if style not in _KINDS:
-        raise BadRequest(f"style must be one of {', '.join(STYLES)}, not {style!r}")
     try:
         inp = av.open(str(src), metadata_errors="ignore")
     except av.error.FFmpegError as exc:
@@ -532,7 +541,7 @@ def stylize_video(src: Path, dst: Path, style: str, progress: Progress | None = 
             if not inp.streams.video:
                 raise NoVideoStream("the file has no video stream")
             with av.open(str(dst), "w", format="mp4") as out:
-                count = _transcode(inp, out, style, progress)
+                count = _transcode(inp, out, make, progress)
     except BaseException:
         dst.unlink(missing_ok=True)
         raise
@@ -549,7 +558,10 @@ PIPELINE_DEPTH = 4
 
 
 def _transcode(
-    inp: av.container.InputContainer, out: av.container.OutputContainer, style: str, progress: Progress | None
+    inp: av.container.InputContainer,
+    out: av.container.OutputContainer,
+    make: FilterFactory,
+    progress: Progress | None,
 ) -> int:
     vin = inp.streams.video[0]
     vin.thread_type = DECODE_THREADS
@@ -566,7 +578,7 @@ def _transcode(
         vout.codec_context.time_base = vin.time_base  # frames keep their own timestamps, unrounded
     aout = out.add_stream_from_template(ain) if ain is not None else None
     expected = int(vin.frames or 0) or round(float(inp.duration or 0) / av.time_base * float(rate))
-    stylize = stylizer_for(style, width, height)
+    stylize = make(width, height, float(rate))
 
     def packets() -> Iterator[tuple[np.ndarray | None, av.Packet[Any] | av.VideoFrame]]:
         streams = [vin] + ([ain] if ain is not None else [])

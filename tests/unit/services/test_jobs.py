@@ -114,7 +114,7 @@ def test_a_full_pool_says_busy(runtime: Runtime, settings: Any) -> None:
         ("stylize", {"style": "cubism"}, "style must be one of"),
         ("stylize", {"style": "cartoon", "colour": "red"}, "unknown: colour"),
         ("voice", {"preset": 3}, "preset must be one of"),
-        ("asr", {"burn_in": True}, "asr takes no parameters; unknown: burn_in"),
+        ("asr", {"burn_in": "yes"}, "burn_in must be true or false"),
     ],
 )
 def test_invalid_video_jobs_are_refused(
