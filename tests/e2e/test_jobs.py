@@ -84,6 +84,8 @@ def test_video_jobs_keep_frames_duration_and_audio(
     runtime.local.drain()
     done = runtime.jobs.get(job.job_id)
     assert done.status.value == "succeeded", (done.error_code, done.error)
+    progress = runtime.blobs.get_bytes(f"jobs/{job.job_id}/progress.json")
+    assert b'"progress": 1.0' in progress, "the worker reported its progress"
     source = _stream_facts(runtime.local.blob_root / f"uploads/{clip}/clip.mp4")
     output = _stream_facts(runtime.local.blob_root / done.outputs["video"])
     assert output[0] == source[0] and output[2] == source[2]

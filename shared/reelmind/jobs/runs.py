@@ -19,8 +19,15 @@ def _registry(model_dir: str) -> ModelRegistry:
 
 
 def load_asr(model_dir: str) -> Any:
+    """The packaged whisper tiny.en, or the CTranslate2 model folder a deployment names in
+    REELMIND_ASR_MODEL (a bigger or multilingual whisper on the endpoint)."""
+    import os
+
     from reelmind.jobs.asr import SpeechRecognizer
 
+    custom = os.environ.get("REELMIND_ASR_MODEL")
+    if custom:
+        return SpeechRecognizer(Path(custom), threads=os.cpu_count() or 1)
     return SpeechRecognizer.from_registry(_registry(model_dir))
 
 
@@ -32,7 +39,7 @@ def run_asr(model: Any, work: Work) -> dict[str, Any]:
     samples, rate = sf.read(work.inputs["audio"], dtype="float32")
     if rate != 16_000:
         raise BadRequest(f"speech recognition takes 16 kHz audio, not {rate} Hz")
-    transcript = model(samples)
+    transcript = model(samples, progress=work.progress)
     files = {
         "transcript": (
             work.folder / "transcript.json",
@@ -68,7 +75,7 @@ def load_tts(model_dir: str) -> Any:
 def run_tts(model: Any, work: Work) -> dict[str, Any]:
     from reelmind.jobs.tts import encode_outputs
 
-    samples, rate = model(work.params["text"], speed=work.params["speed"])
+    samples, rate = model(work.params["text"], speed=work.params["speed"], progress=work.progress)
     outputs = {}
     for name, data in encode_outputs(samples, rate).items():
         path = work.folder / f"speech.{name}"
@@ -84,14 +91,16 @@ def load_nothing(model_dir: str) -> None:
 def run_voice(model: Any, work: Work) -> dict[str, Any]:
     from reelmind.jobs.voice import convert_video
 
-    out = convert_video(work.inputs["video"], work.folder / "voice.mp4", work.params["preset"])
+    out = convert_video(work.inputs["video"], work.folder / "voice.mp4", work.params["preset"], work.progress)
     return {"outputs": {"video": work.put("video", out, "video/mp4")}}
 
 
 def run_stylize(model: Any, work: Work) -> dict[str, Any]:
     from reelmind.jobs.stylize import stylize_video
 
-    out = stylize_video(work.inputs["video"], work.folder / "stylized.mp4", work.params["style"])
+    out = stylize_video(
+        work.inputs["video"], work.folder / "stylized.mp4", work.params["style"], work.progress
+    )
     return {"outputs": {"video": work.put("video", out, "video/mp4")}}
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -30,6 +31,17 @@ class Work:
     folder: Path
     store: BlobStore
     output_prefix: str
+    _reported: list[float] = field(default_factory=lambda: [0.0, 0.0])  # last fraction, last time
+
+    def progress(self, fraction: float) -> None:
+        """Report how far the job is (0..1) as `jobs/{id}/progress.json`, at most every 2 s or 10%."""
+        last, at = self._reported
+        now = time.monotonic()
+        if fraction < 1.0 and fraction - last < 0.1 and now - at < 2.0:
+            return
+        self._reported[:] = [fraction, now]
+        body = json.dumps({"job_id": self.job_id, "progress": round(min(1.0, max(0.0, fraction)), 3)})
+        self.store.put_bytes(progress_key(self.job_id), body.encode(), "application/json")
 
     def put(self, name: str, path: Path, content_type: str) -> str:
         key = f"{self.output_prefix}{path.name}"
@@ -38,6 +50,10 @@ class Work:
 
 
 Task = Callable[[Any, Work], dict[str, Any]]
+
+
+def progress_key(job_id: str) -> str:
+    return f"jobs/{job_id}/progress.json"
 
 
 def store_for(uri: str) -> BlobStore:

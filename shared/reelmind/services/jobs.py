@@ -121,9 +121,17 @@ class JobService:
         return self.create("asr", video_id, {}).to_dict()
 
     def get(self, job_id: str) -> Job:
+        """The job; while it runs, with the progress its worker last reported."""
         job = self.jobs.get_job(job_id)
         if job is None:
             raise NotFound(f"no job {job_id!r}")
+        if job.status is JobStatus.RUNNING:
+            try:
+                job.progress = float(
+                    json.loads(self.blobs.get_bytes(f"{JOBS_PREFIX}{job_id}/progress.json"))["progress"]
+                )
+            except (NotFound, ValueError, KeyError, TypeError):
+                job.progress = None
         return job
 
     def complete(self, key: str) -> Job:

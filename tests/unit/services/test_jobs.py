@@ -73,6 +73,18 @@ def test_a_job_runs_in_the_pool_and_completes_through_its_manifest(jobs_runtime:
     )
 
 
+def test_a_running_job_shows_the_progress_its_worker_reported(jobs_runtime: Runtime) -> None:
+    from reelmind.domain.jobs import Job
+
+    runtime = jobs_runtime
+    runtime.jobs.jobs.create_job(
+        Job("jrun", "tts", None, {"text": "x", "speed": 1.0}, JobStatus.RUNNING, 1.0, 1.0)
+    )
+    assert runtime.jobs.get("jrun").progress is None, "nothing reported yet"
+    runtime.blobs.put_bytes("jobs/jrun/progress.json", b'{"job_id": "jrun", "progress": 0.4}')
+    assert runtime.jobs.get("jrun").progress == 0.4
+
+
 def test_a_failed_job_records_why_and_a_retry_reuses_its_outputs(jobs_runtime: Runtime) -> None:
     runtime = jobs_runtime
     assert runtime.local is not None
