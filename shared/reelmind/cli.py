@@ -101,7 +101,7 @@ def _summary(rt: Runtime, f: Path, video: dict[str, Any]) -> str:
 def _understanding(res: dict[str, Any]) -> list[str]:
     """One line per analyzer: what a person would want to see first."""
     lines = []
-    for kind in ("tags", "ocr", "safety", "quality", "originality"):
+    for kind in ("tags", "ocr", "asr", "safety", "quality", "originality"):
         r = res.get(kind)
         if r is None:
             continue
@@ -119,6 +119,11 @@ def _understanding(res: dict[str, Any]) -> list[str]:
         elif kind == "ocr":
             text = " | ".join(line["text"] for line in r["lines"][:4])
             lines.append(f"    text: {text or '(none)'}")
+        elif kind == "asr":
+            words = r.get("text", "").split()
+            lines.append(
+                f"    speech: {' '.join(words[:12]) + (' ...' if len(words) > 12 else '') or '(none)'}"
+            )
         elif kind == "safety":
             reasons = ", ".join(f"{x['kind']}:{x['label']}" for x in r["reasons"])
             lines.append(f"    safety: {r['action']}" + (f" ({reasons})" if reasons else ""))
@@ -219,7 +224,8 @@ def cmd_samples(args: argparse.Namespace) -> int:
     from reelmind import samples
 
     out = Path(args.folder)
-    for name, clip in samples.write_standard(out).items():
+    specs = [*samples.standard_specs(), *samples.text_specs()]
+    for name, clip in samples.write_standard(out, specs).items():
         print(
             f"{clip.path}  {clip.frame_count} frames, cuts at {clip.cuts}"
             + (f", blends {clip.blends}" if clip.blends else "")

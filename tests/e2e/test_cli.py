@@ -21,6 +21,7 @@ def test_process_show_and_reanalyze(
     assert main(["process", "-q", str(clips["vertical"].path)]) == 0
     out = capsys.readouterr().out
     assert "READY" in out and "tags: animals/cat" in out and "safety: allow" in out and "quality:" in out
+    assert "speech: (none)" in out, "a tone is not speech"
     video_id = out.split(": ", 1)[1].split()[0]
 
     assert main(["show", video_id]) == 0
