@@ -126,6 +126,12 @@ def test_quality_scores_every_clip_with_its_parts(understood: tuple[Runtime, dic
         )
 
 
+def test_cuts_and_new_captions_are_not_camera_shake(understood: tuple[Runtime, dict[str, str]]) -> None:
+    for name in ("text", "banned_text", "cuts"):
+        issues = _results(understood, name)["quality"]["issues"]
+        assert not [i for i in issues if i["kind"] == "shake"], (name, issues)
+
+
 def test_an_all_black_video_is_judged_not_crashed(understood: tuple[Runtime, dict[str, str]]) -> None:
     results = _results(understood, "black")
     assert all(results[k]["status"] == "ok" for k in ("tags", "ocr", "safety", "quality", "originality")), (

@@ -31,7 +31,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-QUALITY_VERSION = "quality-1"
+from reelmind.media.grab import stretches
+
+QUALITY_VERSION = "quality-2"
 
 ANALYSIS_SIDE = 640  # keyframes are measured with their long side at most this (never upscaled)
 
@@ -507,8 +509,10 @@ def _shake_residual(
     trusted = [False] * n
     limit = config.max_shift * min(fw, fh)
     skipped, repeats = skip.tolist(), (diff == 0.0).tolist()
+    # Abrupt changes (cuts, a caption appearing) are not camera motion: the path breaks there.
+    abrupt = {a for a, _ in stretches(features)}
     for i in range(1, n):
-        if skipped[i] or skipped[i - 1]:
+        if skipped[i] or skipped[i - 1] or i in abrupt:
             continue
         if repeats[i - 1]:  # an exact repeat: no motion, and nothing to correlate
             trusted[i] = True
