@@ -115,8 +115,8 @@ class EmbedAnalyzer:
         pics = self.classifier([k.image for k in frames])
         crops = self.classifier([r for k in frames for r in regions(k.image)])
         semantic_frames = self.semantic.images(pics.probs)
-        summary = aggregate(self.taxonomy, pics.probs, weights)
-        words = self._words(ctx, summary.to_dict())
+        tags = aggregate(self.taxonomy, pics.probs, weights).to_dict()
+        words = self._words(ctx, tags)
         said = " ".join(w for w in (words["title"], words["ocr"], words["transcript"]) if w).strip()
         said_vec = self.semantic.text([said])[0] if said else None
         w = weights / max(1e-9, float(weights.sum()))
@@ -128,8 +128,8 @@ class EmbedAnalyzer:
             "created_at": video.created_at,
             "duration_s": ctx.duration_s,
             "categories": sorted(
-                {c["id"] for c in summary.to_dict()["categories"]}
-                | {ch["id"] for c in summary.to_dict()["categories"] for ch in c["children"]}
+                {c["id"] for c in tags["categories"]}
+                | {ch["id"] for c in tags["categories"] for ch in c["children"]}
             ),
         }
         self._indexes(VISUAL, VISUAL_DIM).upsert([video.video_id], visual[None, :], [meta])

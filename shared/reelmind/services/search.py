@@ -22,7 +22,7 @@ from reelmind.domain.video import Moderation, VideoStatus
 from reelmind.errors import BadRequest, NotFound
 from reelmind.media import encode
 from reelmind.models.vision import ImageClassifier
-from reelmind.ports import BlobStore, Hit, ResultStore, TextIndex, VectorIndex
+from reelmind.ports import BlobStore, Hit, Result, ResultStore, TextIndex, VectorIndex
 from reelmind.services.embed import (
     REGION_BOXES,
     REGIONS,
@@ -143,11 +143,12 @@ class SearchService:
         fused = self._fuse(
             {"semantic": (semantic, self.weights.semantic), "keywords": (keywords, self.weights.keywords)},
             filters,
+            need=offset + limit + 1,
         )
         page = fused[offset : offset + limit]
         for found in page:
             found.shot = self._best_shot(found.video_id, semantic_query=q)
-        more = offset + limit < len(fused)
+        more = len(fused) > offset + limit
         return page, encode_cursor(offset + limit) if more else None
 
     # -- similar -------------------------------------------------------------------------------
@@ -169,7 +170,7 @@ class SearchService:
                 1 - self.weights.visual,
             ),
         }
-        fused = [f for f in self._fuse(sources, Filters()) if f.video_id != video_id][:limit]
+        fused = self._fuse(sources, Filters(), need=limit, exclude=video_id)
         for found in fused:
             found.shot = self._best_shot(found.video_id, visual_query=visual)
         return fused
@@ -220,7 +221,15 @@ class SearchService:
         self._indexes("originality", VISUAL_DIM).delete([video_id])
 
     # -- helpers -------------------------------------------------------------------------------
-    def _fuse(self, sources: dict[str, tuple[list[Hit], float]], filters: Filters) -> list[Found]:
+    def _fuse(
+        self,
+        sources: dict[str, tuple[list[Hit], float]],
+        filters: Filters,
+        need: int,
+        exclude: str | None = None,
+    ) -> list[Found]:
+        """The best `need` candidates by weighted score that pass the filters and may be shown. Visibility
+        is a store read per video, so it is checked in rank order only until `need` are found."""
         found: dict[str, Found] = {}
         metas: dict[str, dict[str, Any]] = {}
         for name, (hits, weight) in sources.items():
@@ -231,7 +240,17 @@ class SearchService:
             for h in hits:
                 metas.setdefault(h.id, h.meta)
         ranked = sorted(found.values(), key=lambda f: (-f.score, f.video_id))
-        return [f for f in ranked if filters.accepts(metas.get(f.video_id, {})) and self._visible(f.video_id)]
+        out: list[Found] = []
+        for f in ranked:
+            if (
+                f.video_id != exclude
+                and filters.accepts(metas.get(f.video_id, {}))
+                and self._visible(f.video_id)
+            ):
+                out.append(f)
+                if len(out) == need:
+                    break
+        return out
 
     def _visible(self, video_id: str) -> bool:
         video = self.results.get_video(video_id)
@@ -241,8 +260,12 @@ class SearchService:
             and video.moderation is not Moderation.BLOCK
         )
 
-    def _vectors(self, video_id: str) -> dict[str, np.ndarray] | None:
-        embed = self.results.get_results(video_id).get("embed")
+    def _vectors(
+        self, video_id: str, results: dict[str, Result] | None = None
+    ) -> dict[str, np.ndarray] | None:
+        """The per-keyframe vectors embed stored (`results`: the video's results, when already read)."""
+        results = self.results.get_results(video_id) if results is None else results
+        embed = results.get("embed")
         if embed is None or embed.payload.get("status") != "ok":
             return None
         with np.load(
@@ -263,8 +286,9 @@ class SearchService:
         semantic_query: np.ndarray | None = None,
         visual_query: np.ndarray | None = None,
     ) -> dict[str, Any] | None:
-        vectors = self._vectors(video_id)
-        ingest = self.results.get_results(video_id).get("ingest")
+        results = self.results.get_results(video_id)
+        vectors = self._vectors(video_id, results)
+        ingest = results.get("ingest")
         if vectors is None or ingest is None or not ingest.payload["keyframes"]:
             return None
         rows, q = (
