@@ -9,8 +9,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from reelmind.domain.interactions import Interaction
 from reelmind.domain.jobs import Job, JobStatus
 from reelmind.domain.video import Moderation, Video, VideoStatus
+from reelmind.ranking.types import VideoFeatures, VideoStats
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,4 +198,51 @@ class JobRunner(Protocol):
     def submit(self, request: JobRequest) -> None:
         """Start the job (SageMaker async inference, or the local worker pool). Its completion arrives
         as an object under `jobs/` (`{job_id}.out`, or `{job_id}-error.out`), as SageMaker writes it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What `InteractionStore.put_events` did with a batch."""
+
+    stored: int  # new events written
+    duplicates: int  # events whose event_id was already stored (a retried batch)
+
+
+class InteractionStore(Protocol):
+    """The interaction log, keyed by event id, with the per-user and per-video reads the feed needs."""
+
+    def put_events(self, events: Sequence[Interaction]) -> Stored:
+        """Write each event once: an event_id already stored is counted as a duplicate, never rewritten."""
+        ...
+
+    def history(self, user_id: str, limit: int) -> list[Interaction]:
+        """The user's most recent events, newest first."""
+        ...
+
+    def seen(self, user_id: str) -> set[str]:
+        """Every video the user was shown or played."""
+        ...
+
+    def video_stats(self, video_ids: Sequence[str]) -> dict[str, VideoStats]:
+        """Counters per video (absent ids: no entry)."""
+        ...
+
+    def events_between(self, start: float, end: float) -> Iterator[Interaction]:
+        """Every event with start <= at < end, in no particular order (the export reads this)."""
+        ...
+
+
+class FeatureStore(Protocol):
+    """Ranking features of each video (from its understanding results) and whether it may be shown."""
+
+    def put_features(self, features: VideoFeatures, *, eligible: bool, updated_at: float) -> None:
+        """Insert or replace. `eligible` is False for blocked, deleted and duplicate videos."""
+        ...
+
+    def get_features(self, video_ids: Sequence[str]) -> dict[str, VideoFeatures]: ...
+
+    def changed_since(self, updated_at: float) -> Iterator[tuple[VideoFeatures, bool, float]]:
+        """(features, eligible, updated_at) of every video written after `updated_at`, oldest first: a
+        feed process keeps an in-memory snapshot and reads only what changed."""
         ...
