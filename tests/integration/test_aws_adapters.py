@@ -269,12 +269,18 @@ def test_dynamodb_throttling_becomes_throttled() -> None:
 
 
 def test_the_table_comes_from_the_constructor_and_the_endpoint_from_the_environment(
-    table: str, moto_endpoint: str
+    table: str, dynamodb_endpoint: str, moto_endpoint: str
 ) -> None:
     store = DynamoResultStore(table)
     assert store._videos.Meta.table_name == table
-    assert store._videos.Meta.host == moto_endpoint
+    assert store._videos.Meta.host == dynamodb_endpoint
     assert DynamoResultStore(table)._videos is store._videos, "model classes are cached per table"
+    store.create_video(make_video("v1"))
+    local = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint)
+    assert local.get_item(TableName=table, Key={"pk": {"S": "VIDEO#v1"}, "sk": {"S": "META"}})["Item"]
+    assert table not in boto3.client("dynamodb", endpoint_url=moto_endpoint).list_tables()["TableNames"], (
+        "tables live in DynamoDB Local, not in moto"
+    )
 
 
 def test_a_job_is_submitted_to_its_sagemaker_async_endpoint(bucket: str, s3: Any) -> None:
