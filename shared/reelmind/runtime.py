@@ -12,11 +12,21 @@ from reelmind.adapters.local.runner import LocalRunner, RunStats
 from reelmind.errors import ConfigError
 from reelmind.models.registry import ModelRegistry
 from reelmind.models.vision import ImageClassifier
-from reelmind.ports import BlobStore, EventBus, JobRunner, JobStore, ResultStore, TextIndex, VectorIndex
+from reelmind.ports import (
+    BlobStore,
+    EventBus,
+    InteractionStore,
+    JobRunner,
+    JobStore,
+    ResultStore,
+    TextIndex,
+    VectorIndex,
+)
 from reelmind.services.analysis import AnalysisService, Analyzer
 from reelmind.services.catalog import CatalogService, UploadPolicy
 from reelmind.services.embed import VISUAL_DIM, SemanticEmbedder
 from reelmind.services.ingest import IngestConfig, IngestService
+from reelmind.services.interactions import EventPolicy, InteractionService
 from reelmind.services.jobs import JobService
 from reelmind.services.search import SearchService
 from reelmind.services.thumbnail import ThumbnailConfig, ThumbnailService
@@ -53,6 +63,7 @@ class Runtime:
     analysis: AnalysisService
     search: SearchService
     jobs: JobService
+    interactions: InteractionService
     local: Local | None = None
 
 
@@ -110,6 +121,16 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
             lambda: ImageClassifier(models.session("efficientnet-lite0")),
         ),
         jobs=JobService(blobs, results, _job_store(settings), _job_runner(settings, blobs, local), events),
+        interactions=InteractionService(
+            _interaction_store(settings),
+            blobs,
+            EventPolicy(
+                max_events=settings.events_max_batch,
+                max_bytes=settings.events_max_bytes,
+                max_skew_s=settings.events_max_skew_s,
+                max_age_s=settings.events_max_age_s,
+            ),
+        ),
         local=local,
     )
 
@@ -123,6 +144,19 @@ def _job_store(settings: Settings) -> JobStore:
 
     assert settings.table
     return DynamoJobStore(settings.table)
+
+
+def _interaction_store(settings: Settings) -> InteractionStore:
+    if settings.backend == "local":
+        from reelmind.adapters.local.interactions import SqliteInteractionStore
+
+        return SqliteInteractionStore(
+            settings.data_dir.resolve() / "interactions.db", long_view_s=settings.long_view_s
+        )
+    from reelmind.adapters.aws.interactions import DynamoInteractionStore
+
+    assert settings.interactions_table
+    return DynamoInteractionStore(settings.interactions_table, long_view_s=settings.long_view_s)
 
 
 def _job_runner(settings: Settings, blobs: BlobStore, local: Local | None) -> Callable[[], JobRunner]:

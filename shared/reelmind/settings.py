@@ -47,6 +47,13 @@ class Settings:
     job_workers: int = 1
     index_prefix: str = "reelmind"
     api_keys: frozenset[str] = frozenset()
+    # interactions (POST /events): the aws table, batch limits, the long-view threshold of the counters
+    interactions_table: str | None = None
+    events_max_batch: int = 500
+    events_max_bytes: int = 1 << 20
+    events_max_skew_s: float = 300.0
+    events_max_age_s: float = 7 * 86400.0
+    long_view_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -90,6 +97,12 @@ class Settings:
             job_workers=_int(env, "REELMIND_JOB_WORKERS", 1),
             index_prefix=env.get("REELMIND_INDEX_PREFIX") or "reelmind",
             api_keys=frozenset(k for k in env.get("REELMIND_API_KEYS", "").split(",") if k),
+            interactions_table=env.get("REELMIND_INTERACTIONS_TABLE") or None,
+            events_max_batch=_int(env, "REELMIND_EVENTS_MAX_BATCH", 500),
+            events_max_bytes=_int(env, "REELMIND_EVENTS_MAX_BYTES", 1 << 20),
+            events_max_skew_s=_float(env, "REELMIND_EVENTS_MAX_SKEW_S", 300.0),
+            events_max_age_s=_float(env, "REELMIND_EVENTS_MAX_AGE_S", 7 * 86400.0),
+            long_view_s=_float(env, "REELMIND_LONG_VIEW_S", 10.0),
         )
         if backend == "aws":
             missing = [
@@ -98,6 +111,7 @@ class Settings:
                     ("REELMIND_BUCKET", settings.bucket),
                     ("REELMIND_TABLE", settings.table),
                     ("REELMIND_EVENT_BUS", settings.event_bus),
+                    ("REELMIND_INTERACTIONS_TABLE", settings.interactions_table),
                 )
                 if not v
             ]

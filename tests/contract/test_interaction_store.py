@@ -15,7 +15,7 @@ from tests.contract.conftest import ADAPTERS
 
 LONG_VIEW_S = 10.0
 DAY = 86400.0
-T0 = 1_795_000_000.0  # 2026-11-18, a few hours after midnight UTC
+T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 
 OpenStore = Callable[[], InteractionStore]
 

@@ -30,6 +30,7 @@ from reelmind.errors import (
     UnsupportedMedia,
 )
 from reelmind.runtime import Runtime
+from reelmind.services.interactions import parse_batch
 from reelmind.services.search import MAX_IMAGE_BYTES, Filters
 
 _STATUS = {
@@ -222,6 +223,15 @@ def create_app(runtime: Runtime) -> FastAPI:
             raise BadRequest(f'expected JSON {{"decision": "allow" | "block"}}: {exc}') from None
         return await run_in_threadpool(runtime.catalog.decide, video_id, body.decision)
 
+    @router.post("/events")
+    async def post_events(request: Request) -> dict[str, Any]:
+        """A batch of feed interactions `{"events": [...]}`: each event is stored once (by `event_id`);
+        a bad event is dropped and counted by reason. Answers `{accepted, duplicates, dropped}`."""
+        raw = await _read_body(request, runtime.settings.events_max_bytes)
+        batch = await run_in_threadpool(parse_batch, raw)
+        report = await run_in_threadpool(runtime.interactions.ingest, batch)
+        return report.to_dict()
+
     if runtime.local is not None:
         blob_root = runtime.local.blob_root
 
@@ -251,6 +261,25 @@ def create_app(runtime: Runtime) -> FastAPI:
 
 class _Unauthorized(Exception):
     pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with `TooLarge` as soon as it is known to exceed `limit` bytes: by its
+    Content-Length before reading, or while streaming (a missing or understated length)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest(f"the Content-Length header {declared!r} is not a byte count")
+        if int(declared) > limit:
+            raise TooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _accept_file(runtime: Runtime, upload: UploadFile) -> dict[str, Any]:
