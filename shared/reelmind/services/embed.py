@@ -10,8 +10,9 @@
 - keyword document: title, tags and categories in English and in Chinese, OCR text and transcript.
 
 Vectors for every keyframe are also kept in `derived/{id}/embeddings.npz`, so search can say which
-shot matched. The embedder is a port-like seam (`SemanticEmbedder`): a deployment with a real CLIP
-model on an endpoint supplies its own image and text encoders.
+shot matched; the pooled semantic vector is kept there too, for the ranking features. The embedder is a
+port-like seam (`SemanticEmbedder`): a deployment with a real CLIP model on an endpoint supplies its own
+image and text encoders.
 """
 
 from __future__ import annotations
@@ -69,15 +70,20 @@ def blend(picture: np.ndarray, words: np.ndarray | None, words_weight: float) ->
     return l2_normalize((1.0 - words_weight) * l2_normalize(picture) + words_weight * l2_normalize(words))
 
 
-def vectors_bytes(visual: np.ndarray, semantic: np.ndarray, times: np.ndarray) -> bytes:
-    """Per-keyframe vectors as float16 (half the bytes; cosine rankings are unchanged at this precision)."""
+def vectors_bytes(
+    visual: np.ndarray, semantic: np.ndarray, times: np.ndarray, semantic_video: np.ndarray | None = None
+) -> bytes:
+    """Per-keyframe vectors as float16 (half the bytes; cosine rankings are unchanged at this precision),
+    and the video's pooled semantic vector (the one in the "semantic" index) as `semantic_video` (1, dim)."""
     buf = io.BytesIO()
-    np.savez_compressed(
-        buf,
-        visual=visual.astype(np.float16),
-        semantic=semantic.astype(np.float16),
-        times=times.astype(np.float32),
-    )
+    arrays: dict[str, Any] = {
+        "visual": visual.astype(np.float16),
+        "semantic": semantic.astype(np.float16),
+        "times": times.astype(np.float32),
+    }
+    if semantic_video is not None:
+        arrays["semantic_video"] = semantic_video.astype(np.float16)[None, :]
+    np.savez_compressed(buf, **arrays)
     return buf.getvalue()
 
 
@@ -147,7 +153,10 @@ class EmbedAnalyzer:
         self.blobs.put_bytes(
             vectors_key,
             vectors_bytes(
-                visual=pics.embeddings, semantic=semantic_frames, times=np.array([k.time_s for k in frames])
+                visual=pics.embeddings,
+                semantic=semantic_frames,
+                times=np.array([k.time_s for k in frames]),
+                semantic_video=semantic,
             ),
             "application/octet-stream",
         )
