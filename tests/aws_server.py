@@ -293,3 +293,24 @@ def interactions_table(moto_endpoint: str) -> Iterator[str]:
     client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     yield name
     client.delete_table(TableName=name)
+
+
+@pytest.fixture
+def idempotency_table(moto_endpoint: str) -> Iterator[str]:
+    """A new `IdempotencyTable` of template.yaml (key `id`, TTL on `expiration`), dropped after the test."""
+    props = load_template(TEMPLATE)["Resources"]["IdempotencyTable"]["Properties"]
+    name = unique("reelmind-idempotency")
+    client = boto3.client("dynamodb")
+    client.create_table(
+        TableName=name,
+        AttributeDefinitions=props["AttributeDefinitions"],
+        KeySchema=props["KeySchema"],
+        BillingMode=props["BillingMode"],
+    )
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ttl = props["TimeToLiveSpecification"]
+    client.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
+    )
+    yield name
+    client.delete_table(TableName=name)

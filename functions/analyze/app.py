@@ -7,13 +7,12 @@ Each takes an EventBridge event naming a video ("VideoReady", "AnalysisRequested
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from reelmind.observability import instrument
 from reelmind.runtime import bootstrap
 
-logger = Logger(service="analyze")
 runtime = bootstrap()
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, str]]
 
@@ -23,7 +22,7 @@ def _handler(kind: str) -> Handler:
         detail = EventBridgeEvent(event).detail
         return runtime.analysis.run(kind, detail["video_id"], force=bool(detail.get("force"))).summary()
 
-    return logger.inject_lambda_context(handle)  # type: ignore[no-any-return]
+    return instrument(handle)
 
 
 tags, ocr, safety, quality, originality, embed = map(

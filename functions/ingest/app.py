@@ -2,17 +2,16 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from reelmind.observability import instrument
 from reelmind.runtime import bootstrap
 
-logger = Logger(service="ingest")
 runtime = bootstrap()
 
 
-@logger.inject_lambda_context
+@instrument
 @event_source(data_class=S3Event)
 def handler(event: S3Event, context: LambdaContext) -> list[dict[str, Any]]:
     return [runtime.ingest.handle_object_created(r.s3.get_object.key).to_dict() for r in event.records]

@@ -43,6 +43,7 @@ class Settings:
     table: str | None = None
     event_bus: str | None = None
     opensearch_endpoint: str | None = None
+    idempotency_table: str | None = None  # Powertools idempotency records (aws); local: idempotency.db
     job_endpoints: dict[str, str] = field(default_factory=dict)  # SageMaker endpoint per job kind
     job_workers: int = 1
     index_prefix: str = "reelmind"
@@ -89,6 +90,7 @@ class Settings:
             table=env.get("REELMIND_TABLE") or None,
             event_bus=env.get("REELMIND_EVENT_BUS") or None,
             opensearch_endpoint=env.get("REELMIND_OPENSEARCH_ENDPOINT") or None,
+            idempotency_table=env.get("REELMIND_IDEMPOTENCY_TABLE") or None,
             job_endpoints={
                 kind: env[f"REELMIND_ENDPOINT_{kind.upper()}"]
                 for kind in ("asr", "tts", "voice", "stylize")
