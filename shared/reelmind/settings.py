@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reelmind.domain.engagement import LONG_VIEW_S
 from reelmind.domain.limits import Limits
 from reelmind.errors import ConfigError
 
@@ -54,7 +55,7 @@ class Settings:
     events_max_bytes: int = 1 << 20
     events_max_skew_s: float = 300.0
     events_max_age_s: float = 7 * 86400.0
-    long_view_s: float = 10.0
+    long_view_s: float = LONG_VIEW_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -104,7 +105,7 @@ class Settings:
             events_max_bytes=_int(env, "REELMIND_EVENTS_MAX_BYTES", 1 << 20),
             events_max_skew_s=_float(env, "REELMIND_EVENTS_MAX_SKEW_S", 300.0),
             events_max_age_s=_float(env, "REELMIND_EVENTS_MAX_AGE_S", 7 * 86400.0),
-            long_view_s=_float(env, "REELMIND_LONG_VIEW_S", 10.0),
+            long_view_s=_float(env, "REELMIND_LONG_VIEW_S", LONG_VIEW_S),
         )
         if backend == "aws":
             missing = [
