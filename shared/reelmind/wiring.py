@@ -1,8 +1,10 @@
 """Which function handles which event, read from `template.yaml` so local runs and AWS cannot drift.
 
 The template is parsed as data (CloudFormation's short-form tags become their long form). For each
-`AWS::Serverless::Function` we learn where its code is, its `Handler` string, and its triggers:
-S3 object-created notifications (prefix and suffix filters) and EventBridge rules (event patterns).
+`AWS::Serverless::Function` we learn where its code is, its handler string (`Handler` for a zip
+function, the first item of `ImageConfig.Command` for an image function, whose module is found beside
+its Dockerfile or in the folder its `FUNCTION` build argument names), and its triggers: S3
+object-created notifications (prefix and suffix filters) and EventBridge rules (event patterns).
 """
 
 from __future__ import annotations
@@ -136,12 +138,15 @@ def _code_location(
     logical_id: str, res: Mapping[str, Any], props: Mapping[str, Any], root: Path
 ) -> tuple[Path, str]:
     if props.get("PackageType") == "Image":
+        # The handler module sits beside the Dockerfile, or in the folder its FUNCTION build argument
+        # names when several functions share one Dockerfile (functions/Dockerfile).
         meta = res.get("Metadata", {})
         dockerfile = Path(meta.get("DockerContext", ".")) / meta.get("Dockerfile", "Dockerfile")
+        function_dir = str((meta.get("DockerBuildArgs") or {}).get("FUNCTION", ""))
         command = (props.get("ImageConfig") or {}).get("Command") or []
         if not command:
             raise ConfigError(f"{logical_id}: an image function needs ImageConfig.Command")
-        return (root / dockerfile).parent, str(command[0])
+        return (root / dockerfile).parent / function_dir, str(command[0])
     code_uri, handler = props.get("CodeUri"), props.get("Handler")
     if not isinstance(code_uri, str) or not isinstance(handler, str):
         raise ConfigError(f"{logical_id}: a zip function needs a CodeUri path and a Handler")
