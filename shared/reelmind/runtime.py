@@ -15,6 +15,7 @@ from reelmind.models.vision import ImageClassifier
 from reelmind.ports import (
     BlobStore,
     EventBus,
+    FeatureStore,
     InteractionStore,
     JobRunner,
     JobStore,
@@ -24,7 +25,9 @@ from reelmind.ports import (
 )
 from reelmind.services.analysis import AnalysisService, Analyzer
 from reelmind.services.catalog import CatalogService, UploadPolicy
-from reelmind.services.embed import VISUAL_DIM, SemanticEmbedder
+from reelmind.services.embed import SEMANTIC, SEMANTIC_DIM, VISUAL_DIM, SemanticEmbedder
+from reelmind.services.features import FeatureService
+from reelmind.services.feed import FeedConfig, FeedService
 from reelmind.services.ingest import IngestConfig, IngestService
 from reelmind.services.interactions import EventPolicy, InteractionService
 from reelmind.services.jobs import JobService
@@ -64,6 +67,8 @@ class Runtime:
     search: SearchService
     jobs: JobService
     interactions: InteractionService
+    features: FeatureService
+    feed: FeedService
     local: Local | None = None
 
 
@@ -79,6 +84,7 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
     models = ModelRegistry(settings.model_dir, settings.model_threads)
     vectors, text_index = _vector_index(settings), _text_index(settings)
     semantic = _semantic(settings, models)
+    interaction_store, feature_store = _interaction_store(settings), _feature_store(settings)
     return Runtime(
         settings=settings,
         blobs=blobs,
@@ -122,13 +128,22 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
         ),
         jobs=JobService(blobs, results, _job_store(settings), _job_runner(settings, blobs, local), events),
         interactions=InteractionService(
-            _interaction_store(settings),
+            interaction_store,
             blobs,
             EventPolicy(
                 max_events=settings.events_max_batch,
                 max_bytes=settings.events_max_bytes,
                 max_skew_s=settings.events_max_skew_s,
                 max_age_s=settings.events_max_age_s,
+            ),
+        ),
+        features=FeatureService(blobs, results, feature_store),
+        feed=FeedService(
+            feature_store,
+            interaction_store,
+            lambda: vectors(SEMANTIC, SEMANTIC_DIM),
+            config=FeedConfig(
+                max_same_category=settings.feed_max_same_category, refresh_s=settings.feed_refresh_s
             ),
         ),
         local=local,
@@ -157,6 +172,17 @@ def _interaction_store(settings: Settings) -> InteractionStore:
 
     assert settings.interactions_table
     return DynamoInteractionStore(settings.interactions_table, long_view_s=settings.long_view_s)
+
+
+def _feature_store(settings: Settings) -> FeatureStore:
+    if settings.backend == "local":
+        from reelmind.adapters.local.features import SqliteFeatureStore
+
+        return SqliteFeatureStore(settings.data_dir.resolve() / "features.db")
+    from reelmind.adapters.aws.features import DynamoFeatureStore
+
+    assert settings.features_table
+    return DynamoFeatureStore(settings.features_table)
 
 
 def _job_runner(settings: Settings, blobs: BlobStore, local: Local | None) -> Callable[[], JobRunner]:

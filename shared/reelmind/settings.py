@@ -45,6 +45,7 @@ class Settings:
     event_bus: str | None = None
     opensearch_endpoint: str | None = None
     idempotency_table: str | None = None  # Powertools idempotency records (aws); local: idempotency.db
+    api_base_path: str = "/"  # the HTTP API's stage segment ("/dev"), stripped from request paths
     job_endpoints: dict[str, str] = field(default_factory=dict)  # SageMaker endpoint per job kind
     job_workers: int = 1
     index_prefix: str = "reelmind"
@@ -92,6 +93,7 @@ class Settings:
             event_bus=env.get("REELMIND_EVENT_BUS") or None,
             opensearch_endpoint=env.get("REELMIND_OPENSEARCH_ENDPOINT") or None,
             idempotency_table=env.get("REELMIND_IDEMPOTENCY_TABLE") or None,
+            api_base_path=_base_path(env.get("REELMIND_API_BASE_PATH") or "/"),
             job_endpoints={
                 kind: env[f"REELMIND_ENDPOINT_{kind.upper()}"]
                 for kind in ("asr", "tts", "voice", "stylize")
@@ -121,6 +123,12 @@ class Settings:
             if missing:
                 raise ConfigError(f"the aws backend needs {', '.join(missing)} in the environment")
         return settings
+
+
+def _base_path(raw: str) -> str:
+    if not raw.startswith("/") or any(c.isspace() for c in raw):
+        raise ConfigError(f"REELMIND_API_BASE_PATH must be a path like /dev, not {raw!r}")
+    return raw
 
 
 def _thresholds(raw: str) -> dict[str, float]:

@@ -135,8 +135,13 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @router.delete("/videos/{video_id}")
     def delete_video(video_id: str) -> dict[str, Any]:
-        """Remove the video from search, delete its files and its records."""
-        return runtime.catalog.delete(video_id, runtime.search.forget)
+        """Remove the video from search and the feed, delete its files and its records."""
+
+        def forget(vid: str) -> None:
+            runtime.search.forget(vid)
+            runtime.features.removed(vid)
+
+        return runtime.catalog.delete(video_id, forget)
 
     async def _job_body(request: Request) -> JobRequestBody:
         raw = await request.body()
@@ -221,7 +226,15 @@ def create_app(runtime: Runtime) -> FastAPI:
             body = ReviewDecision.model_validate(await request.json())
         except ValueError as exc:
             raise BadRequest(f'expected JSON {{"decision": "allow" | "block"}}: {exc}') from None
-        return await run_in_threadpool(runtime.catalog.decide, video_id, body.decision)
+        video = await run_in_threadpool(runtime.catalog.decide, video_id, body.decision)
+        await run_in_threadpool(runtime.features.refresh, video_id)  # in or out of the feed at once
+        return video
+
+    @router.get("/users/{user_id}/feed")
+    def feed(user_id: str, limit: Annotated[int, Query(ge=1, le=50)] = 20) -> dict[str, Any]:
+        """The user's personal feed: videos they have not seen, each with its score and the reason it was
+        picked (interest, fresh or popular), and a `request_id` to send back with the impressions."""
+        return runtime.feed.feed(user_id, limit).to_dict()
 
     @router.post("/events")
     async def post_events(request: Request) -> dict[str, Any]:
