@@ -1,8 +1,9 @@
-"""api: the HTTP API behind API Gateway, through mangum.
+"""api: the HTTP API behind API Gateway, through mangum (which strips the stage from request paths).
 
 Its writes are idempotent by design, so no idempotency layer sits in front: `POST /videos` only signs
-an upload, a job's id comes from its kind, video and parameters (asking twice is one job), a review
-decision and `DELETE /videos/{id}` set a final state.
+an upload, a job's id comes from its kind, video and parameters (asking again returns the running or
+finished job instead of submitting it again), a review decision and `DELETE /videos/{id}` set a final
+state.
 """
 
 from typing import Any
@@ -14,7 +15,8 @@ from reelmind.api.app import create_app
 from reelmind.observability import instrument
 from reelmind.runtime import bootstrap
 
-app = Mangum(create_app(bootstrap()), lifespan="off")
+runtime = bootstrap()
+app = Mangum(create_app(runtime), lifespan="off", api_gateway_base_path=runtime.settings.api_base_path)
 
 
 @instrument

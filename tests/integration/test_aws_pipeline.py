@@ -1,0 +1,379 @@
+"""The aws backend end to end, on local servers: the real events of S3 and EventBridge drive the handlers.
+
+S3, SQS, EventBridge and SageMaker are a moto server; the tables are in DynamoDB Local; the vector index
+is the k-NN test server (`tests/knn_server.py`). The bucket notifies an SQS queue of every object created
+under the prefix `IngestFunction` listens to, and each function below gets an EventBridge rule per
+trigger of `template.yaml` (its own event patterns) with an SQS queue as the target, so what a handler
+receives is the message AWS would deliver. Handlers are loaded the way Lambda finds them, from their
+`Handler` strings in the template, and invoked in this process.
+
+The functions run here are a representative subset: ingest, thumbnail, tags (EfficientNet-Lite0 on
+onnxruntime), quality, originality (the k-NN index) and transcribe (an asr job submitted to a SageMaker
+async endpoint, idempotent per video); the HTTP API is called through mangum with an API Gateway HTTP
+API (v2) event. OCR, safety and embed are left out: on two shared cores they add minutes, and nothing
+they do on AWS differs from what these exercise (results in DynamoDB, vectors in OpenSearch, events on
+the bus).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from opensearchpy import OpenSearch
+
+from reelmind import samples
+from reelmind.adapters.local.events import LocalQueue
+from reelmind.adapters.local.runner import LocalRunner
+from reelmind.wiring import FunctionSpec, load_template, read_wiring
+from tests.aws_server import REGION, unique
+from tests.conftest import load_event
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+#: The event-driven functions this suite runs (see the module docstring for why these).
+FUNCTIONS = (
+    "ThumbnailFunction",
+    "TagsFunction",
+    "QualityFunction",
+    "OriginalityFunction",
+    "TranscribeFunction",
+)
+RESULTS = {"ingest", "thumbnail", "tags", "quality", "originality"}
+LEASE_S = 3
+#: The HTTP API's stage: API Gateway puts it in front of every path (`/dev/videos/...`).
+STAGE = load_template(TEMPLATE)["Parameters"]["Stage"]["Default"]
+
+
+@dataclass
+class Pipeline:
+    """The wired-up servers, and every event handed to a handler, in order."""
+
+    bucket: str
+    table: str
+    idempotency_table: str
+    index_prefix: str
+    knn: str
+    runner: LocalRunner
+    uploads_queue: str
+    queues: dict[str, str]
+    delivered: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def s3(self) -> Any:
+        return boto3.client("s3")
+
+    @property
+    def sqs(self) -> Any:
+        return boto3.client("sqs")
+
+    def spec(self, logical_id: str) -> FunctionSpec:
+        return self.runner.wiring.functions[logical_id]
+
+    def receive(self, queue_url: str) -> list[dict[str, Any]]:
+        """Every message waiting on the queue (deleted as read)."""
+        bodies: list[dict[str, Any]] = []
+        while True:
+            msgs = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not msgs:
+                return bodies
+            for m in msgs:
+                bodies.append(json.loads(m["Body"]))
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+    def upload_events(self) -> list[dict[str, Any]]:
+        """The S3 notifications that reached the uploads queue (S3's own test message left out)."""
+        return [b for b in self.receive(self.uploads_queue) if b.get("Event") != "s3:TestEvent"]
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        self.delivered.append((logical_id, event))
+        return self.runner.invoke(self.spec(logical_id), event)
+
+    def drain(self) -> dict[str, int]:
+        """Deliver the rule targets' messages to their functions until every queue is empty."""
+        counts: dict[str, int] = {}
+        while True:
+            batch = [(fn, body) for fn, url in self.queues.items() for body in self.receive(url)]
+            if not batch:
+                return counts
+            for fn, body in batch:
+                self.invoke(fn, body)
+                counts[fn] = counts.get(fn, 0) + 1
+
+    # -- what the servers hold -------------------------------------------------------------------
+    def items(self) -> list[dict[str, Any]]:
+        """Every item of the results table, as DynamoDB Local returns it."""
+        client = boto3.client("dynamodb")
+        pages = client.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True)
+        return [item for page in pages for item in page["Items"]]
+
+    def result_set(self, video_id: str) -> dict[str, tuple[str, str, str]]:
+        """kind -> (version, created_at, payload) of every stored result of the video."""
+        return {
+            item["sk"]["S"].removeprefix("RESULT#"): (
+                item["version"]["S"],
+                item["created_at"]["N"],
+                item["payload"]["S"],
+            )
+            for item in self.items()
+            if item["pk"]["S"] == f"VIDEO#{video_id}" and item["sk"]["S"].startswith("RESULT#")
+        }
+
+    def idempotency_records(self) -> list[dict[str, Any]]:
+        pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=self.idempotency_table)
+        return [item for page in pages for item in page["Items"]]
+
+    def objects(self, prefix: str) -> dict[str, str]:
+        """key -> ETag of every object under the prefix."""
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", [])}
+
+    def indexed(self, name: str, video_id: str) -> int:
+        """Documents of the video in the k-NN index `<prefix>-<name>`."""
+        client = OpenSearch(hosts=[self.knn], http_compress=False)
+        index = f"{self.index_prefix}-{name}"
+        client.indices.refresh(index=index)
+        hits = client.search(index=index, body={"size": 10_000, "query": {"match_all": {}}})["hits"]["hits"]
+        client.close()
+        return sum(1 for h in hits if h["_id"].startswith(video_id))
+
+
+def _queue(sqs: Any, name: str) -> tuple[str, str]:
+    url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn: str = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+@pytest.fixture
+def pipeline(
+    bucket: str,
+    table: str,
+    event_bus: str,
+    idempotency_table: str,
+    knn_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Iterator[Pipeline]:
+    """The aws backend's environment on the local servers, the bucket's notification to SQS, and a rule
+    per trigger of each function in FUNCTIONS with an SQS queue as its target."""
+    prefix = unique("it")
+    env = {
+        "REELMIND_BACKEND": "aws",
+        "REELMIND_BUCKET": bucket,
+        "REELMIND_TABLE": table,
+        "REELMIND_EVENT_BUS": event_bus,
+        "REELMIND_IDEMPOTENCY_TABLE": idempotency_table,
+        "REELMIND_INTERACTIONS_TABLE": unique("reelmind-interactions"),
+        "REELMIND_FEATURES_TABLE": unique("reelmind-features"),
+        "REELMIND_OPENSEARCH_ENDPOINT": knn_endpoint,
+        "REELMIND_INDEX_PREFIX": prefix,
+        "REELMIND_ENDPOINT_ASR": "reelmind-asr",
+        "REELMIND_INGEST_LEASE_S": str(LEASE_S),
+        "REELMIND_DATA_DIR": str(tmp_path / "var"),
+        "AWS_REGION": REGION,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    wiring = read_wiring(TEMPLATE)
+    # the API's base path as the template sets it (`!Sub "/${Stage}"`), with the default stage
+    base_path = wiring.functions["ApiFunction"].environment["REELMIND_API_BASE_PATH"]["Fn::Sub"]
+    monkeypatch.setenv("REELMIND_API_BASE_PATH", base_path.replace("${Stage}", STAGE))
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+
+    [upload_trigger] = wiring.functions["IngestFunction"].s3_triggers
+    uploads_url, uploads_arn = _queue(sqs, unique("uploads"))
+    rules: list[dict[str, Any]] = [{"Name": "prefix", "Value": upload_trigger.prefix}]
+    if upload_trigger.suffix:
+        rules.append({"Name": "suffix", "Value": upload_trigger.suffix})
+    boto3.client("s3").put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": uploads_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": rules}},
+                }
+            ]
+        },
+    )
+
+    queues: dict[str, str] = {}
+    for logical_id in FUNCTIONS:
+        url, arn = _queue(sqs, unique(logical_id.lower()))
+        queues[logical_id] = url
+        for i, trigger in enumerate(wiring.functions[logical_id].rule_triggers):
+            rule = f"{logical_id}-{i}"
+            events.put_rule(Name=rule, EventBusName=event_bus, EventPattern=json.dumps(trigger.pattern))
+            events.put_targets(Rule=rule, EventBusName=event_bus, Targets=[{"Id": "queue", "Arn": arn}])
+
+    runner = LocalRunner(wiring, LocalQueue(tmp_path / "unused-queue.db"))
+    yield Pipeline(bucket, table, idempotency_table, prefix, knn_endpoint, runner, uploads_url, queues)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The "cuts" sample: four shots with hard cuts and a tone track (so transcribe asks for an asr job)."""
+    [spec] = [s for s in samples.standard_specs() if s.name == "cuts"]
+    return samples.write_clip(spec, tmp_path_factory.mktemp("clip") / "cuts.mp4").path
+
+
+def _api_get(pipeline: Pipeline, path: str) -> tuple[int, dict[str, Any]]:
+    """GET through the API function's mangum handler with an API Gateway HTTP API (v2) event, whose
+    paths start with the stage, as on a deployed stack."""
+    event = load_event("apigw_http_get_videos.json")
+    assert event["requestContext"]["stage"] == STAGE
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/{STAGE}{path}"
+    event["rawQueryString"] = ""
+    event.pop("queryStringParameters")
+    event["pathParameters"] = {"proxy": path.lstrip("/")}
+    response = pipeline.invoke("ApiFunction", event)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def _ingest_upload(pipeline: Pipeline, key: str, clip: Path) -> str:
+    pipeline.s3.upload_file(str(clip), pipeline.bucket, key)
+    [event] = pipeline.upload_events()
+    [record] = event["Records"]
+    assert record["eventSource"] == "aws:s3" and record["eventName"].startswith("ObjectCreated:")
+    [outcome] = pipeline.invoke("IngestFunction", event)
+    assert outcome["status"] == "READY", outcome
+    video_id: str = outcome["video_id"]
+    return video_id
+
+
+def test_an_upload_runs_through_the_functions_on_real_events_and_the_api_serves_it(
+    pipeline: Pipeline, clip: Path
+) -> None:
+    video_id = _ingest_upload(pipeline, "uploads/u1/cuts clip.mp4", clip)
+
+    counts = pipeline.drain()
+    assert counts == dict.fromkeys(FUNCTIONS, 1), "each function got VideoReady once, through its own rule"
+
+    # DynamoDB Local: the video is READY with one result of each kind, all made.
+    assert set(pipeline.result_set(video_id)) == RESULTS
+    [video] = [i for i in pipeline.items() if i["pk"]["S"] == f"VIDEO#{video_id}" and i["sk"]["S"] == "META"]
+    assert video["status"]["S"] == "READY"
+    # The k-NN index holds the video's fingerprint vectors; the bucket its derived files.
+    assert pipeline.indexed("originality", video_id) >= 1
+    derived = pipeline.objects(f"derived/{video_id}/")
+    assert any("/keyframes/" in k for k in derived) and any(
+        "/thumbnail" in k or "cover" in k for k in derived
+    )
+    # transcribe submitted one asr job to the (moto) SageMaker endpoint: the request in S3, the job RUNNING.
+    [job] = [i for i in pipeline.items() if i["pk"]["S"].startswith("JOB#")]
+    assert job["status"]["S"] == "running" and json.loads(job["data"]["S"])["attempts"] == 1
+    job_id = job["pk"]["S"].removeprefix("JOB#")
+    assert f"jobs/{job_id}/request.json" in pipeline.objects("jobs/")
+    # ... under an idempotency record in DynamoDB Local, completed with the job as its response
+    [record] = pipeline.idempotency_records()
+    assert record["id"]["S"].startswith("reelmind.transcribe#") and record["status"]["S"] == "COMPLETED"
+    assert json.loads(record["data"]["S"])["job_id"] == job_id
+
+    status, body = _api_get(pipeline, f"/videos/{video_id}")
+    assert status == 200, body
+    assert body["video_id"] == video_id and body["status"] == "READY"
+    assert set(body["results"]) >= RESULTS
+    assert body["results"]["tags"]["categories"] or body["results"]["tags"]["tags"]
+    status, body = _api_get(pipeline, "/videos/vdoesnotexist0000000000")
+    assert status == 404 and body["error"]["code"]
+
+
+def test_events_replayed_twice_and_out_of_order_leave_one_result_set(pipeline: Pipeline, clip: Path) -> None:
+    video_id = _ingest_upload(pipeline, "uploads/u1/cuts.mp4", clip)
+    pipeline.drain()
+    first = list(pipeline.delivered)
+    results, files = pipeline.result_set(video_id), pipeline.objects("")
+    vectors = pipeline.indexed("originality", video_id)
+    items = len(pipeline.items())
+
+    # every event again, newest first, twice: the S3 notification last
+    for function, event in [*reversed(first), *reversed(first)]:
+        pipeline.invoke(function, event)
+    assert pipeline.drain() == {}, "a replayed event announces nothing new"
+
+    assert pipeline.result_set(video_id) == results, "not one result rewritten"
+    assert pipeline.objects("") == files, "no file rewritten or added"
+    assert pipeline.indexed("originality", video_id) == vectors
+    assert len(pipeline.items()) == items
+    [job] = [i for i in pipeline.items() if i["pk"]["S"].startswith("JOB#")]
+    assert json.loads(job["data"]["S"])["attempts"] == 1, "the asr job was submitted once"
+    assert len(pipeline.idempotency_records()) == 1
+
+
+_KILL_AFTER_WRITES = """
+import os, signal, sys
+from reelmind.adapters.aws.blobs import S3BlobStore
+from reelmind.adapters.local.events import LocalQueue
+from reelmind.adapters.local.runner import LocalRunner
+from reelmind.wiring import read_wiring
+
+writes = []
+put = S3BlobStore.put_bytes
+
+def put_then_die(self, key, data, content_type=None):
+    put(self, key, data, content_type)
+    writes.append(key)
+    if len(writes) == int(sys.argv[3]):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+S3BlobStore.put_bytes = put_then_die
+runner = LocalRunner(read_wiring(__import__("pathlib").Path(sys.argv[1])), LocalQueue(__import__("pathlib").Path(sys.argv[2])))
+runner.invoke(runner.wiring.functions["IngestFunction"], __import__("json").loads(sys.stdin.read()))
+"""
+
+
+def test_an_ingest_killed_midway_and_retried_leaves_one_video_and_only_its_files(
+    pipeline: Pipeline, clip: Path, tmp_path: Path
+) -> None:
+    pipeline.s3.upload_file(str(clip), pipeline.bucket, "uploads/u1/cuts.mp4")
+    [event] = pipeline.upload_events()
+
+    # GIVEN an ingest process killed by SIGKILL after it wrote three derived files
+    done = subprocess.run(
+        [sys.executable, "-c", _KILL_AFTER_WRITES, str(TEMPLATE), str(tmp_path / "q.db"), "3"],
+        input=json.dumps(event),
+        text=True,
+        capture_output=True,
+        env=os.environ.copy(),
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    [video] = [i for i in pipeline.items() if i["sk"]["S"] == "META" and i["pk"]["S"].startswith("VIDEO#")]
+    video_id = video["pk"]["S"].removeprefix("VIDEO#")
+    assert video["status"]["S"] == "PROCESSING"
+    assert len(pipeline.objects(f"derived/{video_id}/")) == 3
+    assert pipeline.result_set(video_id) == {}
+
+    # WHEN the platform retries the same event: refused while the dead worker's lease runs, then done
+    from reelmind.errors import Busy
+
+    with pytest.raises(Busy):
+        pipeline.invoke("IngestFunction", event)
+    time.sleep(LEASE_S + 0.5)
+    [outcome] = pipeline.invoke("IngestFunction", event)
+    pipeline.drain()
+
+    # THEN one video, one result set, and exactly the files its ingest result names
+    assert outcome == {**outcome, "video_id": video_id, "status": "READY", "duplicate": False}
+    assert [i["pk"]["S"] for i in pipeline.items() if i["sk"]["S"] == "META"].count(f"VIDEO#{video_id}") == 1
+    assert set(pipeline.result_set(video_id)) == RESULTS
+    status, body = _api_get(pipeline, f"/videos/{video_id}")
+    assert status == 200 and body["status"] == "READY"
+    ingest = json.loads(pipeline.result_set(video_id)["ingest"][2])
+    named = {kf["key"] for kf in ingest["keyframes"]} | {ingest["signals"]["key"]}
+    if ingest.get("audio"):
+        named.add(ingest["audio"]["key"])
+    stored = {k for k in pipeline.objects(f"derived/{video_id}/") if "/keyframes/" in k or k.endswith(".wav")}
+    assert stored == {k for k in named if "/keyframes/" in k or k.endswith(".wav")}, "no stray partial files"
