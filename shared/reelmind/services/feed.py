@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
 INTEREST, FRESH, POPULAR = "interest", "fresh", "popular"
 #: k-NN results asked for at most, however many videos the user has seen.
-MAX_KNN = 1000
+MAX_KNN = 600
 DAY_S = 86400.0
 
 
@@ -85,9 +85,9 @@ class FeedConfig:
     overlap_s: float = 10.0  # ... re-reading this far behind the last change seen (late index writes)
     stats_refresh_s: float = 30.0  # counters of every eligible video, for popularity
     history_limit: int = 200  # events read for the user's history
-    interest_k: int = 200
-    fresh_k: int = 100
-    popular_k: int = 100
+    interest_k: int = 100
+    fresh_k: int = 60
+    popular_k: int = 60
     fresh_window_s: float = 3 * DAY_S
     weights: FeedWeights = field(default_factory=FeedWeights)
 
@@ -163,17 +163,23 @@ class InterestPopularityRanker:
                 per_cat[cat] = per_cat.get(cat, 0.0) + float(e)
             total = sum(per_cat.values())
             affinity = np.array([per_cat.get(c.video.category, 0.0) / total for c in candidates])
-        s = candidates
-        plays = np.array([c.stats.plays for c in s], np.float64)
-        impressions = np.array([c.stats.impressions for c in s], np.float64)
-        pop = np.array([popularity(c.stats) for c in s])
+        counters = np.array(
+            [(c.stats.impressions, c.stats.plays, c.stats.long_views, c.stats.likes, c.stats.follows, c.stats.shares)
+             for c in candidates],
+            np.float64,
+        ).reshape(n, 6)  # fmt: skip
+        impressions, plays, long_views, likes, follows, shares = counters.T
+        content = np.array([(c.video.quality, c.video.created_at) for c in candidates], np.float64).reshape(
+            n, 2
+        )
+        pop = (long_views + 2 * likes + 3 * shares + 3 * follows + 1) / (impressions + 10) * np.log1p(plays)
         pop_n = pop / (pop + 1.0)
-        like_rate = (np.array([c.stats.likes for c in s], np.float64) + 0.5) / (plays + 10.0)
-        follow_rate = (np.array([c.stats.follows for c in s], np.float64) + 0.1) / (plays + 10.0)
-        long_rate = (np.array([c.stats.long_views for c in s], np.float64) + 2.0) / (plays + 5.0)
+        like_rate = (likes + 0.5) / (plays + 10.0)
+        follow_rate = (follows + 0.1) / (plays + 10.0)
+        long_rate = (long_views + 2.0) / (plays + 5.0)
         play_rate = (plays + 1.0) / (impressions + 5.0)
-        quality = np.array([c.video.quality for c in s], np.float64) / 100.0 - 0.5
-        age_days = np.maximum(0.0, now - np.array([c.video.created_at for c in s], np.float64)) / DAY_S
+        quality = content[:, 0] / 100.0 - 0.5
+        age_days = np.maximum(0.0, now - content[:, 1]) / DAY_S
         fresh = np.power(0.5, age_days / 3.0)
         click = _sigmoid(
             -1.5 + 3.0 * sim + 1.0 * affinity + 1.5 * pop_n + 1.0 * play_rate + quality + 0.5 * fresh
