@@ -377,3 +377,65 @@ def test_an_ingest_killed_midway_and_retried_leaves_one_video_and_only_its_files
         named.add(ingest["audio"]["key"])
     stored = {k for k in pipeline.objects(f"derived/{video_id}/") if "/keyframes/" in k or k.endswith(".wav")}
     assert stored == {k for k in named if "/keyframes/" in k or k.endswith(".wav")}, "no stray partial files"
+
+
+_KILL_BEFORE_ANNOUNCING = """
+import json, os, pathlib, signal, sys
+from reelmind.adapters.aws.events import EventBridgeBus
+from reelmind.adapters.local.events import LocalQueue
+from reelmind.adapters.local.runner import LocalRunner
+from reelmind.wiring import read_wiring
+
+EventBridgeBus.publish = lambda self, events: os.kill(os.getpid(), signal.SIGKILL)
+runner = LocalRunner(read_wiring(pathlib.Path(sys.argv[1])), LocalQueue(pathlib.Path(sys.argv[2])))
+runner.invoke(runner.wiring.functions[sys.argv[3]], json.loads(sys.stdin.read()))
+"""
+
+
+def test_an_analyzer_killed_between_its_result_and_its_announcement_announces_on_retry(
+    pipeline: Pipeline, clip: Path, event_bus: str, tmp_path: Path
+) -> None:
+    """safety and embed start on "AnalysisCompleted": a result stored but never announced must not
+    stay unannounced when the platform retries the event."""
+    audit_url, audit_arn = _queue(pipeline.sqs, unique("audit"))
+    events = boto3.client("events")
+    pattern = {"source": ["reelmind"], "detail-type": ["AnalysisCompleted"], "detail": {"kind": ["quality"]}}
+    events.put_rule(Name="audit", EventBusName=event_bus, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="audit", EventBusName=event_bus, Targets=[{"Id": "q", "Arn": audit_arn}])
+    video_id = _ingest_upload(pipeline, "uploads/u1/cuts.mp4", clip)
+    [ready] = pipeline.receive(pipeline.queues["QualityFunction"])
+
+    # GIVEN quality killed by SIGKILL as it announces its stored result
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _KILL_BEFORE_ANNOUNCING,
+            str(TEMPLATE),
+            str(tmp_path / "q.db"),
+            "QualityFunction",
+        ],
+        input=json.dumps(ready),
+        text=True,
+        capture_output=True,
+        env=os.environ.copy(),
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    stored = pipeline.result_set(video_id)["quality"]
+    assert pipeline.receive(audit_url) == []
+
+    # WHEN the platform retries the event
+    outcome = pipeline.invoke("QualityFunction", ready)
+
+    # THEN the result is kept as it was, and announced now
+    assert outcome["status"] == "unchanged"
+    assert pipeline.result_set(video_id)["quality"] == stored
+    [announced] = pipeline.receive(audit_url)
+    assert announced["detail"] == {
+        "video_id": video_id,
+        "kind": "quality",
+        "version": stored[0],
+        "status": "ok",
+    }

@@ -166,7 +166,11 @@ class AnalysisService:
         version = analyzer.version(ctx)
         existing = ctx.results.get(kind)
         if existing is not None and existing.version == version and not force:
-            log.info("video %s already has %s (%s)", video_id, kind, version)
+            log.info("video %s already has %s (%s); announcing it again", video_id, kind, version)
+            # A run that stored its result and died before announcing it left nothing else to announce
+            # it: a retry must, or whatever waits for it (safety and embed wait for ocr) never runs.
+            # Subscribers are idempotent, so announcing twice is harmless; never announcing is not.
+            self._announce(video_id, kind, version, str(existing.payload.get("status", "ok")))
             return Outcome(video_id, kind, "unchanged", existing.payload)
         started = time.perf_counter()
         try:
@@ -178,14 +182,12 @@ class AnalysisService:
             status = "failed"
         payload = {**payload, "status": status, "elapsed_s": round(time.perf_counter() - started, 3)}
         self.results.put_result(Result(video_id, kind, version, payload, self.clock()), replace=force)
-        self.events.publish(
-            [
-                Event(
-                    AnalysisCompleted.detail_type, AnalysisCompleted(video_id, kind, version, status).detail()
-                )
-            ]
-        )
+        self._announce(video_id, kind, version, status)
         return Outcome(video_id, kind, status, payload)
+
+    def _announce(self, video_id: str, kind: str, version: str, status: str) -> None:
+        detail = AnalysisCompleted(video_id, kind, version, status).detail()
+        self.events.publish([Event(AnalysisCompleted.detail_type, detail)])
 
     def stale(self, kinds: Sequence[str] | None = None) -> Iterator[tuple[str, list[str]]]:
         """READY videos whose stored results are missing or of another version than today's analyzers."""
