@@ -13,6 +13,8 @@
   BM25 keyword queries; no `knn` query), for the OpenSearch text index.
 * `knn_endpoint` - `tests/knn_server.py`, a small OpenSearch k-NN stand-in with exact cosine search, for
   the OpenSearch vector index.
+* `opensearch_endpoint` - both of them behind one address, as one OpenSearch domain holds both kinds of
+  index (for the aws backend as a whole, which takes a single endpoint).
 
 Each runs once for the session and is stopped by its process id at its end. `tests/conftest.py` registers
 every one of these fixtures once for every folder (one definition, so one server, however many suites
@@ -21,16 +23,20 @@ use it).
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +237,65 @@ def knn_endpoint() -> Iterator[str]:
         yield server.url
     finally:
         server.close()
+
+
+class _OneDomain(BaseHTTPRequestHandler):
+    """Forwards each request to the server that holds its index: text indexes (names ending in `-text`)
+    to osmem-server, every other index to the k-NN test server. Every request the adapters make names
+    its index in the first path segment."""
+
+    server: _OneDomainServer
+    protocol_version = "HTTP/1.1"
+    _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host"})
+
+    def _forward(self) -> None:
+        index = self.path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
+        target = self.server.text if index.endswith("-text") else self.server.knn
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in self._HOP_BY_HOP}
+        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+        try:
+            conn.request(self.command, self.path, body=body, headers=headers)
+            answer = conn.getresponse()
+            data = answer.read()
+        finally:
+            conn.close()
+        self.send_response(answer.status)
+        for name, value in answer.getheaders():
+            if name.lower() not in self._HOP_BY_HOP:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _OneDomainServer(ThreadingHTTPServer):
+    def __init__(self, knn: str, text: str) -> None:
+        super().__init__(("127.0.0.1", 0), _OneDomain)
+        self.knn, self.text = urllib.parse.urlsplit(knn), urllib.parse.urlsplit(text)
+
+
+@pytest.fixture(scope="session")
+def opensearch_endpoint(knn_endpoint: str, osmem_endpoint: str) -> Iterator[str]:
+    """One endpoint for the aws backend's `REELMIND_OPENSEARCH_ENDPOINT`, as one OpenSearch domain serves
+    both kinds of index: a small forwarding server (a thread of this process) sends text indexes to
+    osmem-server and vector indexes to the k-NN test server."""
+    server = _OneDomainServer(knn_endpoint, osmem_endpoint)
+    thread = threading.Thread(target=server.serve_forever, name="opensearch-domain", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 def unique(prefix: str) -> str:

@@ -23,6 +23,7 @@ from tests.aws_server import (
     interactions_table,
     knn_endpoint,
     moto_endpoint,
+    opensearch_endpoint,
     osmem_endpoint,
     table,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "interactions_table",
     "knn_endpoint",
     "moto_endpoint",
+    "opensearch_endpoint",
     "osmem_endpoint",
     "table",
 ]

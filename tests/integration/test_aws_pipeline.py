@@ -1,18 +1,20 @@
 """The aws backend end to end, on local servers: the real events of S3 and EventBridge drive the handlers.
 
-S3, SQS, EventBridge and SageMaker are a moto server; the tables are in DynamoDB Local; the vector index
-is the k-NN test server (`tests/knn_server.py`). The bucket notifies an SQS queue of every object created
+S3, SQS, EventBridge and SageMaker are a moto server; the tables are in DynamoDB Local; the OpenSearch
+domain is the k-NN test server (`tests/knn_server.py`) for vector indexes and osmem-server for the text
+index, behind one endpoint (`opensearch_endpoint`). The bucket notifies an SQS queue of every object created
 under the prefix `IngestFunction` listens to, and each function below gets an EventBridge rule per
 trigger of `template.yaml` (its own event patterns) with an SQS queue as the target, so what a handler
 receives is the message AWS would deliver. Handlers are loaded the way Lambda finds them, from their
 `Handler` strings in the template, and invoked in this process.
 
-The functions run here are a representative subset: ingest, thumbnail, tags (EfficientNet-Lite0 on
-onnxruntime), quality, originality (the k-NN index) and transcribe (an asr job submitted to a SageMaker
-async endpoint, idempotent per video); the HTTP API is called through mangum with an API Gateway HTTP
-API (v2) event. OCR, safety and embed are left out: on two shared cores they add minutes, and nothing
-they do on AWS differs from what these exercise (results in DynamoDB, vectors in OpenSearch, events on
-the bus).
+The first test runs every function an upload reaches: ingest, thumbnail, tags (EfficientNet-Lite0 on
+onnxruntime), quality, originality (the k-NN index), transcribe (an asr job submitted to a SageMaker
+async endpoint, idempotent per video), ocr, then safety and embed on ocr's announcement (vectors and the
+keyword document), and the HTTP API through mangum with API Gateway HTTP API (v2) events, search
+included. The others, about replays and crashes, leave out ocr, safety and embed (half a minute more each
+on two shared cores, and nothing about retries that the rest do not show). The asr job itself never
+finishes: moto accepts the submission but runs no model.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +53,9 @@ FUNCTIONS = (
     "TranscribeFunction",
 )
 RESULTS = {"ingest", "thumbnail", "tags", "quality", "originality"}
+#: ... and the functions that every upload reaches, for the first test.
+ALL_FUNCTIONS = (*FUNCTIONS, "OcrFunction", "SafetyFunction", "EmbedFunction")
+ALL_RESULTS = RESULTS | {"ocr", "safety", "embed"}
 LEASE_S = 3
 #: The HTTP API's stage: API Gateway puts it in front of every path (`/dev/videos/...`).
 STAGE = load_template(TEMPLATE)["Parameters"]["Stage"]["Default"]
@@ -64,6 +70,7 @@ class Pipeline:
     idempotency_table: str
     index_prefix: str
     knn: str
+    domain: str
     runner: LocalRunner
     uploads_queue: str
     queues: dict[str, str]
@@ -139,13 +146,20 @@ class Pipeline:
         return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", [])}
 
     def indexed(self, name: str, video_id: str) -> int:
-        """Documents of the video in the k-NN index `<prefix>-<name>`."""
+        """Documents of the video in the k-NN index `<prefix>-<name>` (asked of the k-NN server itself)."""
         client = OpenSearch(hosts=[self.knn], http_compress=False)
         index = f"{self.index_prefix}-{name}"
         client.indices.refresh(index=index)
         hits = client.search(index=index, body={"size": 10_000, "query": {"match_all": {}}})["hits"]["hits"]
         client.close()
         return sum(1 for h in hits if h["_id"].startswith(video_id))
+
+    def text_document(self, video_id: str) -> dict[str, Any]:
+        """The video's keyword document in the text index, through the domain's endpoint."""
+        client = OpenSearch(hosts=[self.domain], http_compress=False)
+        doc: dict[str, Any] = client.get(index=f"{self.index_prefix}-text", id=video_id)["_source"]
+        client.close()
+        return doc
 
 
 def _queue(sqs: Any, name: str) -> tuple[str, str]:
@@ -161,11 +175,14 @@ def pipeline(
     event_bus: str,
     idempotency_table: str,
     knn_endpoint: str,
+    opensearch_endpoint: str,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Pipeline]:
     """The aws backend's environment on the local servers, the bucket's notification to SQS, and a rule
-    per trigger of each function in FUNCTIONS with an SQS queue as its target."""
+    per trigger of each function (FUNCTIONS, or the indirect parameter) with an SQS queue as its target."""
+    functions: tuple[str, ...] = getattr(request, "param", FUNCTIONS)
     prefix = unique("it")
     env = {
         "REELMIND_BACKEND": "aws",
@@ -175,7 +192,7 @@ def pipeline(
         "REELMIND_IDEMPOTENCY_TABLE": idempotency_table,
         "REELMIND_INTERACTIONS_TABLE": unique("reelmind-interactions"),
         "REELMIND_FEATURES_TABLE": unique("reelmind-features"),
-        "REELMIND_OPENSEARCH_ENDPOINT": knn_endpoint,
+        "REELMIND_OPENSEARCH_ENDPOINT": opensearch_endpoint,
         "REELMIND_INDEX_PREFIX": prefix,
         "REELMIND_ENDPOINT_ASR": "reelmind-asr",
         "REELMIND_INGEST_LEASE_S": str(LEASE_S),
@@ -209,7 +226,7 @@ def pipeline(
     )
 
     queues: dict[str, str] = {}
-    for logical_id in FUNCTIONS:
+    for logical_id in functions:
         url, arn = _queue(sqs, unique(logical_id.lower()))
         queues[logical_id] = url
         for i, trigger in enumerate(wiring.functions[logical_id].rule_triggers):
@@ -218,7 +235,17 @@ def pipeline(
             events.put_targets(Rule=rule, EventBusName=event_bus, Targets=[{"Id": "queue", "Arn": arn}])
 
     runner = LocalRunner(wiring, LocalQueue(tmp_path / "unused-queue.db"))
-    yield Pipeline(bucket, table, idempotency_table, prefix, knn_endpoint, runner, uploads_url, queues)
+    yield Pipeline(
+        bucket,
+        table,
+        idempotency_table,
+        prefix,
+        knn_endpoint,
+        opensearch_endpoint,
+        runner,
+        uploads_url,
+        queues,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -228,14 +255,16 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return samples.write_clip(spec, tmp_path_factory.mktemp("clip") / "cuts.mp4").path
 
 
-def _api_get(pipeline: Pipeline, path: str) -> tuple[int, dict[str, Any]]:
+def _api_get(
+    pipeline: Pipeline, path: str, query: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     """GET through the API function's mangum handler with an API Gateway HTTP API (v2) event, whose
     paths start with the stage, as on a deployed stack."""
     event = load_event("apigw_http_get_videos.json")
     assert event["requestContext"]["stage"] == STAGE
     event["rawPath"] = event["requestContext"]["http"]["path"] = f"/{STAGE}{path}"
-    event["rawQueryString"] = ""
-    event.pop("queryStringParameters")
+    event["rawQueryString"] = urllib.parse.urlencode(query or {})
+    event["queryStringParameters"] = query
     event["pathParameters"] = {"proxy": path.lstrip("/")}
     response = pipeline.invoke("ApiFunction", event)
     return response["statusCode"], json.loads(response["body"])
@@ -252,25 +281,31 @@ def _ingest_upload(pipeline: Pipeline, key: str, clip: Path) -> str:
     return video_id
 
 
+@pytest.mark.parametrize("pipeline", [ALL_FUNCTIONS], indirect=True, ids=["every-function"])
 def test_an_upload_runs_through_the_functions_on_real_events_and_the_api_serves_it(
     pipeline: Pipeline, clip: Path
 ) -> None:
     video_id = _ingest_upload(pipeline, "uploads/u1/cuts clip.mp4", clip)
 
     counts = pipeline.drain()
-    assert counts == dict.fromkeys(FUNCTIONS, 1), "each function got VideoReady once, through its own rule"
+    # each function got its event once, through its own rule: VideoReady, or ocr's AnalysisCompleted
+    assert counts == dict.fromkeys(ALL_FUNCTIONS, 1)
 
-    # DynamoDB Local: the video is READY with one result of each kind, all made.
-    assert set(pipeline.result_set(video_id)) == RESULTS
+    # DynamoDB Local: the video is READY and moderated, with one result of each kind.
+    assert set(pipeline.result_set(video_id)) == ALL_RESULTS
     [video] = [i for i in pipeline.items() if i["pk"]["S"] == f"VIDEO#{video_id}" and i["sk"]["S"] == "META"]
-    assert video["status"]["S"] == "READY"
-    # The k-NN index holds the video's fingerprint vectors; the bucket its derived files.
+    assert video["status"]["S"] == "READY" and video["gsi2pk"]["S"].startswith("MODERATION#")
+    # The k-NN indexes hold the fingerprints and the video's visual and semantic vectors; the text
+    # index (osmem-server) its keyword document; the bucket its derived files.
     assert pipeline.indexed("originality", video_id) >= 1
+    assert pipeline.indexed("visual", video_id) == pipeline.indexed("semantic", video_id) == 1
+    assert pipeline.indexed("regions", video_id) >= 5
+    assert "cuts" in pipeline.text_document(video_id)["fields"]["title"].split()
     derived = pipeline.objects(f"derived/{video_id}/")
     assert any("/keyframes/" in k for k in derived) and any(
         "/thumbnail" in k or "cover" in k for k in derived
     )
-    # transcribe submitted one asr job to the (moto) SageMaker endpoint: the request in S3, the job RUNNING.
+    # transcribe submitted one asr job to the (moto) SageMaker endpoint: the request in S3, the job running.
     [job] = [i for i in pipeline.items() if i["pk"]["S"].startswith("JOB#")]
     assert job["status"]["S"] == "running" and json.loads(job["data"]["S"])["attempts"] == 1
     job_id = job["pk"]["S"].removeprefix("JOB#")
@@ -283,10 +318,13 @@ def test_an_upload_runs_through_the_functions_on_real_events_and_the_api_serves_
     status, body = _api_get(pipeline, f"/videos/{video_id}")
     assert status == 200, body
     assert body["video_id"] == video_id and body["status"] == "READY"
-    assert set(body["results"]) >= RESULTS
-    assert body["results"]["tags"]["categories"] or body["results"]["tags"]["tags"]
+    assert set(body["results"]) >= ALL_RESULTS
     status, body = _api_get(pipeline, "/videos/vdoesnotexist0000000000")
     assert status == 404 and body["error"]["code"]
+    # search reads both kinds of index: the title's words find the video
+    status, body = _api_get(pipeline, "/search", {"q": "cuts clip"})
+    assert status == 200, body
+    assert video_id in [item["video_id"] for item in body["items"]]
 
 
 def test_events_replayed_twice_and_out_of_order_leave_one_result_set(pipeline: Pipeline, clip: Path) -> None:
