@@ -83,7 +83,7 @@ class FeedConfig:
     max_limit: int = 50
     refresh_s: float = 2.0  # features snapshot: read changes at most this often
     overlap_s: float = 10.0  # ... re-reading this far behind the last change seen (late index writes)
-    stats_refresh_s: float = 30.0  # counters of every eligible video, for popularity
+    stats_refresh_s: float = 30.0  # every eligible video's counters are re-read within this time
     history_limit: int = 200  # events read for the user's history
     interest_k: int = 100
     fresh_k: int = 60
@@ -246,7 +246,12 @@ def diversify(categories: Sequence[str], limit: int, max_run: int) -> list[int]:
 
 class FeatureSnapshot:
     """Every video's features and eligibility in memory, kept current through `changed_since`, with the
-    counters of eligible videos and the global fresh and popular lists derived from them."""
+    counters of eligible videos and the global fresh and popular lists derived from them.
+
+    Work per refresh is bounded, so the request that happens to do it stays fast: the features that
+    changed (a handful in steady state), the counters of one slice of the catalogue (every video's are
+    re-read within `stats_refresh_s`; a new video's at once), popularity as one vectorised pass, and the
+    cold-start score of the videos inside the fresh window only. The first load reads everything."""
 
     def __init__(
         self,
@@ -267,76 +272,119 @@ class FeatureSnapshot:
         self.fresh: tuple[str, ...] = ()
         self.popular: tuple[str, ...] = ()
         self._updated: dict[str, float] = {}
+        self._rows: dict[str, int] = {}  # video id -> row of the arrays below
+        self._ids: list[str] = []
+        self._ok = np.zeros(0, bool)  # eligible, per row
+        self._created = np.zeros(0, np.float64)
+        self._quality = np.zeros(0, np.float64)
+        self._counters = np.zeros((0, 6), np.float64)  # VideoStats fields, in order, per row
+        self._stats_cursor = 0
         self._watermark = 0.0
         self._checked_at = -math.inf
-        self._stats_at = -math.inf
         self._loaded = False
         self._lock = threading.Lock()
 
     def refresh(self, *, force: bool = False) -> bool:
-        """Read what changed, when `refresh_s` has passed (or `force`); True when anything changed. One
-        thread refreshes at a time; the others keep serving from the current snapshot, except before the
-        first load, which they wait for."""
+        """Read what changed when `refresh_s` has passed (or `force`: everything, as the first load does);
+        True when any video changed. One thread refreshes at a time; the others keep serving from the
+        current snapshot, except before the first load, which they wait for."""
         now = self.clock()
-        features_due = force or now - self._checked_at >= self.config.refresh_s
-        stats_due = force or now - self._stats_at >= self.config.stats_refresh_s
-        if not (features_due or stats_due):
+        if not force and now - self._checked_at < self.config.refresh_s:
             return False
         if not self._lock.acquire(blocking=not self._loaded):
             return False
         try:
-            changed = self._read_changes(now) if features_due else False
-            if stats_due or changed:
-                self._read_stats(now, all_videos=stats_due)
-                self._derive(now)
+            first = force or not self._loaded
+            self._checked_at = now
+            changed, new_ids = self._read_changes()
+            self._read_stats(self._ids if first else new_ids + self._stats_slice())
+            self._derive(now)
             self._loaded = True
             return changed
         finally:
             self._lock.release()
 
-    def _read_changes(self, now: float) -> bool:
-        self._checked_at = now
+    def _row(self, video_id: str) -> int:
+        row = self._rows.get(video_id)
+        if row is None:
+            row = len(self._ids)
+            if row == len(self._ok):
+                size = max(1024, 2 * row)
+                self._ok = np.resize(self._ok, size)
+                self._created = np.resize(self._created, size)
+                self._quality = np.resize(self._quality, size)
+                self._counters = np.resize(self._counters, (size, 6))
+            self._counters[row] = 0.0
+            self._rows[video_id] = row
+            self._ids.append(video_id)
+        return row
+
+    def _read_changes(self) -> tuple[bool, list[str]]:
         changed = False
+        new_ids: list[str] = []
         for features, eligible, updated_at in self.store.changed_since(
             self._watermark - self.config.overlap_s
         ):
             vid = features.video_id
-            if updated_at < self._updated.get(vid, -math.inf):
-                continue  # an older version, read again through the overlap
-            if updated_at == self._updated.get(vid) and (vid in self.eligible) == eligible:
-                continue
+            known = self._updated.get(vid, -math.inf)
+            if updated_at < known or (updated_at == known and (vid in self.eligible) == eligible):
+                continue  # an older or the same version, read again through the overlap
+            if vid not in self.stats:
+                new_ids.append(vid)  # new, or never eligible before: its counters are read at once
+            row = self._row(vid)
             self._updated[vid] = updated_at
             self.features[vid] = features
+            self._ok[row] = eligible
+            self._created[row] = features.created_at
+            self._quality[row] = features.quality
             if eligible:
                 self.eligible.add(vid)
             else:
                 self.eligible.discard(vid)
             self._watermark = max(self._watermark, updated_at)
             changed = True
-        return changed
+        return changed, new_ids
 
-    def _read_stats(self, now: float, *, all_videos: bool) -> None:
-        ids = sorted(self.eligible) if all_videos else sorted(self.eligible - self.stats.keys())
-        if ids:
-            self.stats.update(self._video_stats(ids))
-        if all_videos:
-            self._stats_at = now
+    def _stats_slice(self) -> list[str]:
+        """The next slice of the catalogue whose counters are due, round robin."""
+        n = len(self._ids)
+        if n == 0:
+            return []
+        size = max(1, math.ceil(n * self.config.refresh_s / self.config.stats_refresh_s))
+        start = self._stats_cursor % n
+        self._stats_cursor = start + size
+        return self._ids[start : start + size] + self._ids[: max(0, start + size - n)]
+
+    def _read_stats(self, ids: Sequence[str]) -> None:
+        wanted = [v for v in dict.fromkeys(ids) if v in self.eligible]
+        if not wanted:
+            return
+        found = self._video_stats(wanted)
+        for vid in wanted:
+            stats = found.get(vid, VideoStats())
+            self.stats[vid] = stats
+            self._counters[self._rows[vid]] = (
+                stats.impressions, stats.plays, stats.long_views, stats.likes, stats.follows, stats.shares,
+            )  # fmt: skip
 
     def _derive(self, now: float) -> None:
-        eligible = [self.features[v] for v in self.eligible]
-        recent = [f for f in eligible if now - f.created_at <= self.config.fresh_window_s]
-        if recent:
-            cands = [Candidate(f, self.stats.get(f.video_id, VideoStats())) for f in recent]
-            scores = np.asarray(self._cold_start()(cands, now), np.float64)
-            order = sorted(range(len(recent)), key=lambda i: (-scores[i], recent[i].video_id))
-            self.fresh = tuple(recent[i].video_id for i in order[: self.config.fresh_k * 5])
-        else:
+        n = len(self._ids)
+        ok = self._ok[:n]
+        impressions, plays, long_views, likes, follows, shares = self._counters[:n].T
+        pop = (long_views + 2 * likes + 3 * shares + 3 * follows + 1) / (impressions + 10) * np.log1p(plays)
+        rows = np.flatnonzero(ok)
+        keep = self.config.popular_k * 5  # room for what a user has seen
+        order = np.lexsort((-self._quality[rows], -pop[rows]))[:keep]  # popularity, then quality
+        self.popular = tuple(self._ids[r] for r in rows[order])
+        recent = np.flatnonzero(ok & (now - self._created[:n] <= self.config.fresh_window_s))
+        if len(recent) == 0:
             self.fresh = ()
-        ranked = sorted(
-            eligible,
-            key=lambda f: (-popularity(self.stats.get(f.video_id, VideoStats())), -f.quality, f.video_id),
-        )
-        self.popular = tuple(f.video_id for f in ranked[: self.config.popular_k * 5])
+            return
+        ids = [self._ids[r] for r in recent]
+        cands = [Candidate(self.features[v], self.stats.get(v, VideoStats())) for v in ids]
+        scores = np.asarray(self._cold_start()(cands, now), np.float64).reshape(len(ids))
+        best = np.lexsort((np.array(ids), -scores))[: self.config.fresh_k * 5]
+        self.fresh = tuple(ids[i] for i in best)
 
 
 @dataclass(frozen=True, slots=True)

@@ -248,6 +248,19 @@ def test_popular_videos_rise_for_a_new_user(world: World) -> None:
     assert first.video_id == "spo30" and first.reason in {"popular", "fresh"}
 
 
+def test_counters_are_re_read_in_slices_within_the_stats_interval(world: World) -> None:
+    svc = world.service(config=FeedConfig(refresh_s=1.0, stats_refresh_s=4.0))
+    assert svc.feed("early-bird", limit=10).items[0].video_id != "spo30"
+    for n in range(12):
+        world.watch(f"fan{n}", "spo30", watch_s=40.0, like=True)
+    assert svc.snapshot.stats["spo30"].plays == 0  # not re-read yet
+    for _ in range(5):  # one slice (a quarter of the catalogue) per refresh
+        world.clock.now += 1.0
+        svc.snapshot.refresh()
+    assert svc.snapshot.stats["spo30"].plays == 12
+    assert svc.feed("late-comer", limit=10).items[0].video_id == "spo30"
+
+
 @pytest.mark.parametrize("user_id", ["", "a" * 129, "bad id", "../etc", "-lead", "é"])
 def test_a_bad_user_id_is_refused(world: World, user_id: str) -> None:
     with pytest.raises(BadRequest, match="user id"):
