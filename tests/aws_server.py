@@ -125,7 +125,8 @@ def dynamodb_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         raise RuntimeError("DynamoDB Local needs a Java 17 runtime (`java`) on PATH")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log = (tmp_path_factory.mktemp("dynamodb-local") / "server.log").open("wb")
+    log_path = tmp_path_factory.mktemp("dynamodb-local") / "server.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen(
         [
             java,
@@ -144,7 +145,11 @@ def dynamodb_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_until_up(url + "/", proc, "DynamoDB Local", DYNAMODB_STARTUP_TIMEOUT_S)
+        try:
+            _wait_until_up(url + "/", proc, "DynamoDB Local", DYNAMODB_STARTUP_TIMEOUT_S)
+        except RuntimeError as e:
+            log.flush()
+            raise RuntimeError(f"{e}; its output:\n{log_path.read_text(errors='replace')[-3000:]}") from None
         yield url
     finally:
         _stop(proc)
