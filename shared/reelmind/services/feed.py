@@ -82,7 +82,8 @@ class FeedConfig:
     max_same_category: int = 2  # never more of one category in a row, when the candidates allow it
     max_limit: int = 50
     refresh_s: float = 2.0  # features snapshot: read changes at most this often
-    overlap_s: float = 10.0  # ... re-reading this far behind the last change seen (late index writes)
+    overlap_s: float = 10.0  # ... re-reading writes this much older than the last read (late index
+    # writes, clock skew between writers and this process)
     stats_refresh_s: float = 30.0  # every eligible video's counters are re-read within this time
     history_limit: int = 200  # events read for the user's history
     interest_k: int = 100
@@ -251,7 +252,10 @@ class FeatureSnapshot:
     Work per refresh is bounded, so the request that happens to do it stays fast: the features that
     changed (a handful in steady state), the counters of one slice of the catalogue (every video's are
     re-read within `stats_refresh_s`; a new video's at once), popularity as one vectorised pass, and the
-    cold-start score of the videos inside the fresh window only. The first load reads everything."""
+    cold-start score of the videos inside the fresh window only. The first load reads everything.
+    Changes are read from `overlap_s` before the previous read (a write that became visible late, or
+    was stamped by a clock a little behind, is still caught), so a burst of writes is read again for
+    `overlap_s` at most, not on every refresh."""
 
     def __init__(
         self,
@@ -279,7 +283,7 @@ class FeatureSnapshot:
         self._quality = np.zeros(0, np.float64)
         self._counters = np.zeros((0, 6), np.float64)  # VideoStats fields, in order, per row
         self._stats_cursor = 0
-        self._watermark = 0.0
+        self._read_from = 0.0  # every write older than this was visible at an earlier read
         self._checked_at = -math.inf
         self._loaded = False
         self._lock = threading.Lock()
@@ -296,7 +300,8 @@ class FeatureSnapshot:
         try:
             first = force or not self._loaded
             self._checked_at = now
-            changed, new_ids = self._read_changes()
+            changed, new_ids = self._read_changes(self._read_from)
+            self._read_from = max(self._read_from, now - self.config.overlap_s)
             self._read_stats(self._ids if first else new_ids + self._stats_slice())
             self._derive(now)
             self._loaded = True
@@ -319,12 +324,10 @@ class FeatureSnapshot:
             self._ids.append(video_id)
         return row
 
-    def _read_changes(self) -> tuple[bool, list[str]]:
+    def _read_changes(self, since: float) -> tuple[bool, list[str]]:
         changed = False
         new_ids: list[str] = []
-        for features, eligible, updated_at in self.store.changed_since(
-            self._watermark - self.config.overlap_s
-        ):
+        for features, eligible, updated_at in self.store.changed_since(since):
             vid = features.video_id
             known = self._updated.get(vid, -math.inf)
             if updated_at < known or (updated_at == known and (vid in self.eligible) == eligible):
@@ -341,7 +344,6 @@ class FeatureSnapshot:
                 self.eligible.add(vid)
             else:
                 self.eligible.discard(vid)
-            self._watermark = max(self._watermark, updated_at)
             changed = True
         return changed, new_ids
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -259,6 +259,42 @@ def test_counters_are_re_read_in_slices_within_the_stats_interval(world: World) 
         svc.snapshot.refresh()
     assert svc.snapshot.stats["spo30"].plays == 12
     assert svc.feed("late-comer", limit=10).items[0].video_id == "spo30"
+
+
+class CountingStore:
+    """The real feature store, counting the rows each `changed_since` gives."""
+
+    def __init__(self, store: SqliteFeatureStore) -> None:
+        self.store = store
+        self.rows: list[int] = []
+
+    def put_features(self, features: VideoFeatures, *, eligible: bool, updated_at: float) -> None:
+        self.store.put_features(features, eligible=eligible, updated_at=updated_at)
+
+    def get_features(self, video_ids: Sequence[str]) -> dict[str, VideoFeatures]:
+        return self.store.get_features(video_ids)
+
+    def changed_since(self, updated_at: float) -> Iterator[tuple[VideoFeatures, bool, float]]:
+        found = list(self.store.changed_since(updated_at))
+        self.rows.append(len(found))
+        return iter(found)
+
+
+def test_late_writes_are_caught_and_old_ones_are_not_read_again(world: World) -> None:
+    counting = CountingStore(world.features)
+    svc = FeedService(counting, world.interactions, lambda: world.index, clock=world.clock)
+    svc.snapshot.refresh()
+    world.clock.now += 20.0
+    svc.snapshot.refresh()
+    assert counting.rows == [60, 60]  # written just before the first read: read once more, then no more
+    # stamped 5 s before the last refresh (a lagging index, a writer's clock a little behind)
+    world.features.put_features(world.videos["foo05"], eligible=False, updated_at=world.clock() - 5.0)
+    for _ in range(15):
+        world.clock.now += 2.0
+        svc.snapshot.refresh()
+    assert "foo05" not in svc.snapshot.eligible
+    assert counting.rows[2] == 1 and sum(counting.rows[3:]) <= 4  # read again only within the overlap
+    assert counting.rows[-5:] == [0] * 5
 
 
 @pytest.mark.parametrize("user_id", ["", "a" * 129, "bad id", "../etc", "-lead", "é"])
