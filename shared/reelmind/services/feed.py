@@ -25,8 +25,9 @@ One request (`FeedService.feed`):
 
 Reads per request: the user's history and seen set, and one k-NN query. Video features live in an
 in-memory snapshot (`FeatureSnapshot`) refreshed through `FeatureStore.changed_since` at most every
-`refresh_s`, and counters (`InteractionStore.video_stats` of every eligible video) at most every
-`stats_refresh_s`; the fresh and popular lists are derived there, once per refresh, not per request.
+`refresh_s`, with a slice of the counters (`InteractionStore.video_stats`) so that every eligible
+video's are re-read within `stats_refresh_s`; the fresh and popular lists are derived there, once per
+refresh, not per request.
 """
 
 from __future__ import annotations
@@ -304,6 +305,8 @@ class FeatureSnapshot:
             self._read_from = max(self._read_from, now - self.config.overlap_s)
             self._read_stats(self._ids if first else new_ids + self._stats_slice())
             self._derive(now)
+            if first:
+                log.info("feature snapshot: %d videos, %d eligible", len(self._ids), len(self.eligible))
             self._loaded = True
             return changed
         finally:
