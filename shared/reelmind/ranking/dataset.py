@@ -307,6 +307,8 @@ class Examples:
     group_user: np.ndarray  # (g,) object
     hist_idx: np.ndarray  # (g, H) int64
     hist_eng: np.ndarray  # (g, H) float32
+    group_impressions: np.ndarray  # (g,) the user's impressions before the request
+    group_plays: np.ndarray  # (g,) ... of which played
 
     def __len__(self) -> int:
         return len(self.row_video)
@@ -326,6 +328,8 @@ class Examples:
             group_user=self.group_user,
             hist_idx=self.hist_idx,
             hist_eng=self.hist_eng,
+            group_impressions=self.group_impressions,
+            group_plays=self.group_plays,
         )
 
     def with_labels(self, labels: np.ndarray) -> Examples:
@@ -342,6 +346,8 @@ class Examples:
             self.group_user,
             self.hist_idx,
             self.hist_eng,
+            self.group_impressions,
+            self.group_plays,
         )
 
 
@@ -410,6 +416,8 @@ def build_examples(
         he_rows = np.where(valid, p_eng[take] if len(p_eng) else 0.0, 0.0)
         hist_idx[has] = hi_rows
         hist_eng[has] = he_rows
+    group_impressions = _count_before(imps.user_id, imps.at, group_user, group_at)
+    group_plays = _count_before(imps.user_id[plays], imps.at[plays], group_user, group_at)
     return Examples(
         videos=videos,
         row_video=row_video,
@@ -423,7 +431,26 @@ def build_examples(
         group_user=group_user,
         hist_idx=hist_idx,
         hist_eng=hist_eng,
+        group_impressions=group_impressions,
+        group_plays=group_plays,
     )
+
+
+def _count_before(
+    users: np.ndarray, at: np.ndarray, query_users: np.ndarray, query_at: np.ndarray
+) -> np.ndarray:
+    """For each (user, time) query, how many (users, at) rows of that user are strictly earlier."""
+    out = np.zeros(len(query_users), np.int64)
+    if len(users) == 0 or len(query_users) == 0:
+        return out
+    _names, inverse = np.unique(np.concatenate([users, query_users]).astype(str), return_inverse=True)
+    row_user, query_user = inverse[: len(users)], inverse[len(users) :]
+    base = min(float(at.min()), float(query_at.min()))
+    span = max(float(at.max()), float(query_at.max())) - base + 1.0
+    keys = np.sort(row_user * span + (at - base))
+    starts = np.searchsorted(keys, query_user * span, side="left")
+    out[:] = np.searchsorted(keys, query_user * span + (query_at - base), side="left") - starts
+    return out
 
 
 def history_from_events(
@@ -439,14 +466,18 @@ def history_from_events(
         return UserHistory(user_id=user_id)
     log = EventLog.from_interactions(rows)
     imps = label_impressions(log, {v: videos[v].duration_s for v in set(log.video_id.tolist())})
-    played = np.flatnonzero(imps.labels[:, 0] > 0)[-limit:]
+    played_all = np.flatnonzero(imps.labels[:, 0] > 0)
+    played = played_all[-limit:]
     ids = tuple(str(v) for v in imps.video_id[played])
+    impressions, plays = len(imps), len(played_all)
     if not ids:
-        return UserHistory(user_id=user_id)
+        return UserHistory(user_id=user_id, impressions=impressions, plays=plays)
     return UserHistory(
         user_id=user_id,
         video_ids=ids,
         embeddings=np.stack([np.asarray(videos[v].embedding, np.float32) for v in ids]),
         engagement=engagement(imps.labels[played]),
         categories=tuple(videos[v].category for v in ids),
+        impressions=impressions,
+        plays=plays,
     )

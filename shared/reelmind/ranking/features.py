@@ -10,6 +10,7 @@ both fill a `FeatureInput` and call `encode`. Pure numpy.
   - popularity: log1p of each `VideoStats` counter / 10, and plays, long views, likes, follows per
     impression (each / (impressions + 10), so a video few have seen stays near 0);
   - the video's embedding;
+  - the user: log1p(impressions so far) / 10 and their play rate (plays + 3.5) / (impressions + 10);
   - recent interest: log1p(history length) / 5, the mean and the max cosine of the candidate to the
     last `spec.recent` played videos, and the share of them in the candidate's category;
   - long-term interest (`spec.long_term`), search-based as in SIM (Pi et al., 2020): from the whole
@@ -31,6 +32,8 @@ import numpy as np
 from reelmind.ranking.dataset import STATS_FIELDS, Examples
 from reelmind.ranking.types import Candidate, UserHistory
 
+#: a user's play rate starts here and moves with their impressions (this many impressions' weight)
+USER_PRIOR_PLAY_RATE, USER_PRIOR_WEIGHT = 0.35, 10.0
 #: rows per chunk when gathering history embeddings (keeps memory flat on large training sets)
 CHUNK = 8192
 
@@ -55,6 +58,7 @@ class FeatureSpec:
         names += [f"log_{s}" for s in STATS_FIELDS]
         names += ["play_rate", "long_view_rate", "like_rate", "follow_rate"]
         names += [f"emb_{i}" for i in range(self.dim)]
+        names += ["user_impressions", "user_play_rate"]
         names += ["history_len", "recent_mean_sim", "recent_max_sim", "recent_same_category"]
         if self.long_term:
             k = self.top_k
@@ -62,6 +66,7 @@ class FeatureSpec:
             names += [f"lti_engagement_{i}" for i in range(k)]
             names += [f"lti_same_category_{i}" for i in range(k)]
             names += ["lti_weighted_engagement", "lti_category_share", "lti_category_engagement"]
+            names += ["lti_pooled_sim", "lti_engaged_pooled_sim"]
         return names
 
     def to_json(self) -> str:
@@ -93,6 +98,8 @@ class FeatureInput:
     hist_cat: np.ndarray  # (m,) object
     hist_idx: np.ndarray  # (g, H) int, rows of the table, most recent last, -1 padding on the left
     hist_eng: np.ndarray  # (g, H)
+    group_impressions: np.ndarray  # (g,) the user's impressions so far
+    group_plays: np.ndarray  # (g,) ... of which played
 
     def __len__(self) -> int:
         return len(self.row_group)
@@ -131,6 +138,8 @@ def from_examples(spec: FeatureSpec, ex: Examples) -> FeatureInput:
         hist_cat=v.category,
         hist_idx=hist,
         hist_eng=ex.hist_eng[:, -hist.shape[1] :] if hist.shape[1] else ex.hist_eng[:, :0],
+        group_impressions=ex.group_impressions,
+        group_plays=ex.group_plays,
     )
 
 
@@ -171,6 +180,8 @@ def from_request(
         hist_cat=hist_cat,
         hist_idx=hist_idx,
         hist_eng=hist_eng,
+        group_impressions=np.array([user.impressions], np.int64),
+        group_plays=np.array([user.plays], np.int64),
     )
 
 
@@ -203,7 +214,16 @@ def encode(spec: FeatureSpec, inp: FeatureInput) -> tuple[np.ndarray, np.ndarray
         axis=1,
     )
     rates = stats[:, 1:5] / (stats[:, :1] + 10.0)
-    parts = [content, np.log1p(stats) / 10.0, rates, np.asarray(inp.embedding, np.float64)]
+    user_imp = np.asarray(inp.group_impressions, np.float64)[inp.row_group]
+    user_plays = np.asarray(inp.group_plays, np.float64)[inp.row_group]
+    user = np.stack(
+        [
+            np.log1p(user_imp) / 10.0,
+            (user_plays + USER_PRIOR_WEIGHT * USER_PRIOR_PLAY_RATE) / (user_imp + USER_PRIOR_WEIGHT),
+        ],
+        axis=1,
+    ).reshape(n, 2)
+    parts = [content, np.log1p(stats) / 10.0, rates, np.asarray(inp.embedding, np.float64), user]
     parts.append(_interest(spec, inp, cat))
     dense = np.concatenate(parts, axis=1).astype(np.float32)
     return sparse, dense
@@ -212,7 +232,7 @@ def encode(spec: FeatureSpec, inp: FeatureInput) -> tuple[np.ndarray, np.ndarray
 def _interest(spec: FeatureSpec, inp: FeatureInput, cat: np.ndarray) -> np.ndarray:
     n = len(inp)
     k = spec.top_k
-    width = 4 + (3 * k + 3 if spec.long_term else 0)
+    width = 4 + (3 * k + 5 if spec.long_term else 0)
     out = np.zeros((n, width), np.float64)
     hist_cat = category_index(spec, inp.hist_cat) if len(inp.hist_cat) else np.zeros(0, np.int64)
     if inp.hist_idx.shape[1] == 0 or len(inp.hist_emb) == 0:
@@ -223,7 +243,9 @@ def _interest(spec: FeatureSpec, inp: FeatureInput, cat: np.ndarray) -> np.ndarr
         eng = np.asarray(inp.hist_eng, np.float64)[inp.row_group[rows]]
         valid = idx >= 0
         safe = np.where(valid, idx, 0)
-        sims = np.einsum("chd,cd->ch", inp.hist_emb[safe], inp.embedding[rows]).astype(np.float64)
+        hist = inp.hist_emb[safe]  # (c, H, dim)
+        cand = np.asarray(inp.embedding[rows], np.float64)
+        sims = np.einsum("chd,cd->ch", hist, cand).astype(np.float64)
         same = (hist_cat[safe] == cat[rows, None]) & valid & (cat[rows, None] > 0)
         count = valid.sum(axis=1)
         c = out[rows]
@@ -250,5 +272,14 @@ def _interest(spec: FeatureSpec, inp: FeatureInput, cat: np.ndarray) -> np.ndarr
             hn = np.maximum(count, 1)
             c[:, 5 + 3 * k] = same.sum(axis=1) / hn
             c[:, 6 + 3 * k] = (same * eng).sum(axis=1) / np.maximum(same.sum(axis=1), 1)
+            # target-attention pooling: the top k averaged (by similarity, then by engagement) is a less
+            # noisy picture of the interest the candidate touches than any one past video
+            top_emb = np.take_along_axis(hist, top[:, :, None], axis=1).astype(np.float64)
+            for j, weight in ((7, w), (8, w * top_eng)):
+                pooled = (top_emb * weight[:, :, None]).sum(axis=1)
+                norm = np.linalg.norm(pooled, axis=1)
+                c[:, j + 3 * k] = np.where(
+                    norm > 1e-9, (pooled * cand).sum(axis=1) / np.maximum(norm, 1e-9), 0.0
+                )
         out[rows] = c
     return out

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from reelmind.models.text import TextEmbedder
 
 DAY = 86_400.0
+#: the part of a video's appeal no feature sees (the rest comes from quality, category, trend, duration)
+APPEAL_NOISE = 0.35
 #: the simulation's clock starts here (2026-01-01 UTC), so logs look like real epoch seconds
 EPOCH = 1_767_225_600.0
 
@@ -69,7 +71,8 @@ class SimConfig:
     upload_lead_days: float = 20.0
     requests_per_day: float = 2.0  # mean per user (each user's own rate is gamma-distributed)
     page: int = 8
-    embedding_noise: float = 0.8  # norm of the noise added to a category centroid
+    embedding_noise: float = 0.8  # norm of the noise added to a category centroid (a video)
+    interest_noise: float = 0.3  # norm of the noise added to a category centroid (a user's interest point)
     position_bias: float = 0.4  # examination probability 1/(1+pos)^position_bias
     popularity_bias: float = 0.15  # click logit per log1p(plays so far)
     categories: tuple[str, ...] = ()  # empty: the taxonomy's top-level ids
@@ -249,7 +252,7 @@ def make_world(config: SimConfig, centroids: np.ndarray | None = None) -> World:
     used = np.arange(n_points)[None, :] < counts[:, None]
     point_cat = np.where(used, rng.choice(c, size=(u, n_points), p=share), -1)
     noise = rng.standard_normal((u, n_points, dim))
-    noise *= 0.5 / np.linalg.norm(noise, axis=-1, keepdims=True)
+    noise *= config.interest_noise / np.linalg.norm(noise, axis=-1, keepdims=True)
     points = _unit(centroids[np.maximum(point_cat, 0)] + noise) * used[..., None]
     weight = rng.dirichlet(np.ones(n_points), size=u) * used
     return World(
@@ -260,7 +263,7 @@ def make_world(config: SimConfig, centroids: np.ndarray | None = None) -> World:
         user_point_category=point_cat,
         user_point_weight=weight / weight.sum(axis=1, keepdims=True),
         user_rate=rng.gamma(2.0, config.requests_per_day / 2.0, size=u),
-        user_click_bias=rng.normal(0.0, 0.5, u),
+        user_click_bias=rng.normal(0.0, 0.3, u),
         user_like_bias=rng.normal(0.0, 0.7, u),
         user_follow_bias=rng.normal(0.0, 0.7, u),
     )
@@ -286,10 +289,10 @@ def _make_videos(
         + world.category_appeal[category]
         + trend
         - 0.3 * np.log(duration / 20.0)
-        + rng.normal(0.0, 0.5, n)
+        + rng.normal(0.0, APPEAL_NOISE, n)
     )
-    # standardised with the catalogue-wide constants of this process, so new videos are comparable
-    appeal = (raw - 0.0) / np.sqrt(0.64 + 0.25 + 0.25 + 0.3**2 * 0.49 + 0.25)
+    # scaled by the process's own variance (not the sample's), so new videos are comparable
+    appeal = raw / np.sqrt(0.8**2 + 0.5**2 + 0.5**2 + 0.3**2 * 0.7**2 + APPEAL_NOISE**2)
     features = tuple(
         VideoFeatures(
             video_id=f"{prefix}{world.config.seed}-{i:06d}",

@@ -57,6 +57,8 @@ class UserHistory:
     embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (n, dim)
     engagement: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (n,) 0..1 per video
     categories: tuple[str, ...] = ()  # category of each history video
+    impressions: int = 0  # every impression the user has had (not only those in the history)
+    plays: int = 0  # ... and how many of them they played
 
     @property
     def is_new(self) -> bool:

@@ -135,6 +135,9 @@ def test_examples_see_only_counters_and_history_from_before_them() -> None:
     assert ex.hist_idx[g3].tolist() == [-1, -1, videos.index["a"]]
     assert ex.hist_eng[g3].tolist() == [0.0, 0.0, 0.75]
     assert ex.labels.tolist() == [[1, 1, 1, 0], [0, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 0, 0]]
+    # the user's own counters: before q3, u had two impressions and one play
+    assert (ex.group_impressions[g1], ex.group_plays[g1]) == (0, 0)
+    assert (ex.group_impressions[g3], ex.group_plays[g3]) == (2, 1)
 
 
 def test_history_from_events_matches_training(examples: object) -> None:
@@ -151,4 +154,5 @@ def test_history_from_events_matches_training(examples: object) -> None:
     assert history.categories == ("food", "music")
     assert history.engagement.tolist() == [0.75, 0.25]
     assert history.embeddings.shape == (2, 4)
+    assert (history.impressions, history.plays) == (2, 2)
     assert history_from_events("nobody", events, videos).is_new

@@ -41,6 +41,8 @@ def test_serving_and_training_encode_the_same_impression_identically(examples: E
             embeddings=v.embedding[idx],
             engagement=examples.hist_eng[g][examples.hist_idx[g] >= 0],
             categories=tuple(v.category[idx]),
+            impressions=int(examples.group_impressions[g]),
+            plays=int(examples.group_plays[g]),
         )
         i = examples.row_video[row]
         video = VideoFeatures(
@@ -73,6 +75,8 @@ def test_long_term_interest_finds_the_most_similar_past_videos() -> None:
     history = UserHistory(
         user_id="u",
         video_ids=("h1", "h2", "h3", "h4"),
+        impressions=30,
+        plays=10,
         embeddings=np.array([[1, 0, 0], [0.6, 0.8, 0], [0, 0, 1], [0, 1, 0]], np.float32),
         engagement=np.array([1.0, 0.5, 0.25, 0.75], np.float32),
         categories=("food", "food", "music", "animals"),
@@ -86,12 +90,17 @@ def test_long_term_interest_finds_the_most_similar_past_videos() -> None:
     assert f["lti_category_share"] == pytest.approx(0.5)
     assert f["lti_category_engagement"] == pytest.approx(0.75)
     assert f["lti_weighted_engagement"] == pytest.approx((1.0 + 0.6 * 0.5) / 1.6)
+    pooled = np.array([1.0 + 0.6 * 0.6, 0.6 * 0.8, 0.0])
+    assert f["lti_pooled_sim"] == pytest.approx(pooled[0] / np.linalg.norm(pooled), abs=1e-6)
+    engaged = np.array([1.0 + 0.6 * 0.5 * 0.6, 0.6 * 0.5 * 0.8, 0.0])
+    assert f["lti_engaged_pooled_sim"] == pytest.approx(engaged[0] / np.linalg.norm(engaged), abs=1e-6)
     # recent: the last two plays (h3 music, h4 animals), neither similar nor in the category
     assert f["recent_mean_sim"] == pytest.approx(0.0) and f["recent_same_category"] == 0.0
     assert f["play_rate"] == pytest.approx(50 / 100) and f["log_impressions"] == pytest.approx(
         np.log1p(90) / 10
     )
     assert f["age"] == pytest.approx(np.log1p(1.0) / 5) and f["quality"] == pytest.approx(0.8)
+    assert f["user_play_rate"] == pytest.approx((10 + 3.5) / (30 + 10))
 
 
 def test_a_new_user_and_an_unknown_category_give_zeros_not_errors() -> None:
@@ -107,7 +116,7 @@ def test_a_new_user_and_an_unknown_category_give_zeros_not_errors() -> None:
 
 def test_without_long_term_interest_the_block_is_left_out() -> None:
     with_lti, without = _spec(), _spec(long_term=False)
-    assert len(with_lti.dense_names()) - len(without.dense_names()) == 3 * 3 + 3
+    assert len(with_lti.dense_names()) - len(without.dense_names()) == 3 * 3 + 5
     assert not [n for n in without.dense_names() if n.startswith("lti_")]
     _, dense = encode(
         without, from_request(without, UserHistory("u"), [Candidate(_video("c", [1, 1, 0]))], 0.0)
