@@ -57,6 +57,10 @@ class Settings:
     events_max_skew_s: float = 300.0
     events_max_age_s: float = 7 * 86400.0
     long_view_s: float = LONG_VIEW_S
+    # the personal feed (GET /users/{id}/feed): the aws features table, diversity, snapshot refresh
+    features_table: str | None = None
+    feed_max_same_category: int = 2
+    feed_refresh_s: float = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -108,6 +112,9 @@ class Settings:
             events_max_skew_s=_float(env, "REELMIND_EVENTS_MAX_SKEW_S", 300.0),
             events_max_age_s=_float(env, "REELMIND_EVENTS_MAX_AGE_S", 7 * 86400.0),
             long_view_s=_float(env, "REELMIND_LONG_VIEW_S", LONG_VIEW_S),
+            features_table=env.get("REELMIND_FEATURES_TABLE") or None,
+            feed_max_same_category=_int(env, "REELMIND_FEED_MAX_SAME_CATEGORY", 2),
+            feed_refresh_s=_float(env, "REELMIND_FEED_REFRESH_S", 2.0),
         )
         if backend == "aws":
             missing = [
@@ -117,6 +124,7 @@ class Settings:
                     ("REELMIND_TABLE", settings.table),
                     ("REELMIND_EVENT_BUS", settings.event_bus),
                     ("REELMIND_INTERACTIONS_TABLE", settings.interactions_table),
+                    ("REELMIND_FEATURES_TABLE", settings.features_table),
                 )
                 if not v
             ]
