@@ -40,7 +40,10 @@ def test_template_wires_ingest_to_uploads_and_analyzers_to_their_events() -> Non
         "SafetyFunction",
         "EmbedFunction",
     }
-    assert _targets({**completed, "detail": {"video_id": "v1", "kind": "tags"}}) == set()
+    # the feed's features follow every result they are built from, and nothing else
+    for kind in ("tags", "quality", "embed", "safety", "originality"):
+        assert _targets({**completed, "detail": {"video_id": "v1", "kind": kind}}) == {"FeaturesFunction"}
+    assert _targets({**completed, "detail": {"video_id": "v1", "kind": "thumbnail"}}) == set()
     requested = {**ready, "detail-type": "AnalysisRequested"}
     assert _targets({**requested, "detail": {"video_id": "v1", "kinds": ["tags", "safety"]}}) == {
         "TagsFunction",
@@ -61,6 +64,8 @@ def test_an_upload_flows_through_ingest_and_every_analyzer(
         **dict.fromkeys(VIDEO_READY_SUBSCRIBERS | {"IngestFunction", "JobCompleteFunction"}, 1),
         "SafetyFunction": 2,
         "EmbedFunction": 2,
+        # once per announced result it reads: tags, quality, originality, and safety and embed twice each
+        "FeaturesFunction": 7,
     }
     assert stats.dead_letters == 0
     [video] = runtime.results.list_videos().items
