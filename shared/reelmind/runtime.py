@@ -227,7 +227,8 @@ def _semantic(settings: Settings, models: ModelRegistry) -> Callable[[], Semanti
                 else Path("/tmp/reelmind")
             )
             refs = f"conse({models.spec('efficientnet-lite0').ref},{models.spec('minilm-l6-int8').ref})"
-            built.append(ConseEmbedder(text, class_text_embeddings(text, names, cache), refs))
+            table = class_text_embeddings(text, names, cache, prebuilt_dir=settings.model_dir)
+            built.append(ConseEmbedder(text, table, refs))
         return built[0]
 
     return get

@@ -183,6 +183,11 @@ def _cache_key(embedder: TextEmbedder, names: Sequence[str], prompt: str) -> str
     return hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
+def class_table_name(embedder: TextEmbedder, names: Sequence[str], prompt: str = CLASS_PROMPT) -> str:
+    """File name of the class-name table for this model, these names and this prompt."""
+    return f"class-text-{_cache_key(embedder, names, prompt)}.npy"
+
+
 def _read_cache(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
     try:
         cached = np.load(path, allow_pickle=False)
@@ -218,20 +223,29 @@ def class_text_embeddings(
     cache_dir: Path | None,
     *,
     prompt: str = CLASS_PROMPT,
+    prebuilt_dir: Path | None = None,
 ) -> np.ndarray:
     """(len(names), d) unit vectors of `prompt` filled with each class name, in batches of 64.
 
     The matrix is cached as .npy in `cache_dir`, keyed by the model's checksums, the names and the prompt,
     so another model or taxonomy is recomputed. Without a cache folder (None, or one that cannot be
-    written), or an embedder without a `model_id`, it is simply computed.
+    written), or an embedder without a `model_id`, it is simply computed. `prebuilt_dir` (the model
+    folder, read only) is looked in first: the model build step writes the table of the bundled taxonomy
+    there (`class_table_name`), so a fresh process never spends its first request computing it.
     """
     shape = (len(names), embedder.dim)
     path = None
-    if cache_dir is not None and embedder.model_id is not None and names:
-        path = cache_dir / f"class-text-{_cache_key(embedder, names, prompt)}.npy"
-        cached = _read_cache(path, shape)
-        if cached is not None:
-            return cached
+    if embedder.model_id is not None and names:
+        name = class_table_name(embedder, names, prompt)
+        if prebuilt_dir is not None:
+            prebuilt = _read_cache(prebuilt_dir / name, shape)
+            if prebuilt is not None:
+                return prebuilt
+        if cache_dir is not None:
+            path = cache_dir / name
+            cached = _read_cache(path, shape)
+            if cached is not None:
+                return cached
     texts = [prompt.format(name=name) for name in names]
     matrix = np.zeros(shape, np.float32)
     for start in range(0, len(texts), CLASS_BATCH):

@@ -17,6 +17,7 @@ from reelmind.models.text import (
     DIM,
     TOKENIZER,
     TextEmbedder,
+    class_table_name,
     class_text_embeddings,
     conse,
     mean_pool,
@@ -242,3 +243,26 @@ def test_a_tampered_tokenizer_is_refused(tmp_path: Path, registry: ModelRegistry
         fh.write(" ")
     with pytest.raises(ModelChecksumMismatch, match="refusing to run unknown weights"):
         TextEmbedder.from_registry(ModelRegistry(tmp_path))
+
+
+def test_a_prebuilt_table_in_the_model_folder_is_read_first_and_only_for_its_names(
+    embed: TextEmbedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a table the build step wrote into a (read-only) model folder
+    names = ["tabby cat", "space shuttle"]
+    prebuilt, cache = tmp_path / "models", tmp_path / "cache"
+    built = class_text_embeddings(embed, names, prebuilt)
+    assert (prebuilt / class_table_name(embed, names)).is_file()
+
+    def refuse(self: TextEmbedder, texts: object) -> np.ndarray:
+        raise AssertionError("should have been read from the model folder")
+
+    # WHEN a process asks for the same names THEN it reads it, computing and caching nothing
+    with monkeypatch.context() as m:
+        m.setattr(TextEmbedder, "__call__", refuse)
+        assert np.array_equal(class_text_embeddings(embed, names, cache, prebuilt_dir=prebuilt), built)
+    assert not cache.exists()
+    # and other names are computed, not taken from a table made for different ones
+    other = class_text_embeddings(embed, ["beagle", "volcano"], cache, prebuilt_dir=prebuilt)
+    assert np.allclose(other, embed([CLASS_PROMPT.format(name=n) for n in ["beagle", "volcano"]]), atol=1e-5)
+    assert len(list(cache.glob("*.npy"))) == 1
