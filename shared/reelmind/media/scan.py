@@ -1,7 +1,9 @@
 """One decoding pass over a video: per-frame features for shot detection, keyframe candidates, audio.
 
 Decoding dominates ingest time, so everything that needs pixels or samples happens in this single
-demux loop. Candidates for keyframes are kept as compact YUV 4:2:0 arrays at a bounded count (the
+demux loop, and the per-frame work is kept small: a strided view of each plane is copied (a few kB)
+and the features, histograms and change scores are computed a chunk of frames at a time. Candidates
+for keyframes keep the decoded 4:2:0 planes themselves, without a copy, at a bounded count (the
 sampling stride doubles when a long video would exceed it), so memory stays flat with duration.
 """
 
@@ -27,7 +29,10 @@ class ScanConfig:
     candidates_per_second: float = 3.0
     max_candidates: int = 160
     cut: shotlib.CutConfig = field(default_factory=shotlib.CutConfig)
-    thread_type: str = "SLICE"  # measured fastest on 2 cores (docs/BENCHMARKS.md); "AUTO" adds frame threads
+    # Frame threads (slice threads where a codec has no frame threading): decoding runs on its own threads
+    # while this one extracts features, and a stream with one slice per picture, which slice threads
+    # leave on a single core, still decodes on all of them. See docs/BENCHMARKS.md.
+    thread_type: str = "AUTO"
     extract_audio: bool = True
 
 
@@ -35,15 +40,21 @@ class ScanConfig:
 class Candidate:
     frame: int
     time_s: float
-    yuv: np.ndarray  # I420 layout, (h * 3 / 2, w)
+    planes: tuple[np.ndarray, np.ndarray, np.ndarray]  # Y, U, V (4:2:0) views of the decoded frame
     width: int
     height: int
 
     def bgr(self) -> np.ndarray:
-        return cv2.cvtColor(self.yuv, cv2.COLOR_YUV2BGR_I420)
+        y, u, v = self.planes
+        h = self.height
+        yuv = np.empty((h * 3 // 2, self.width), np.uint8)  # I420 layout
+        yuv[:h] = y
+        yuv[h:].reshape(-1)[: u.size] = u.reshape(-1)
+        yuv[h:].reshape(-1)[u.size :] = v.reshape(-1)
+        return cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420)
 
     def luma(self) -> np.ndarray:
-        return self.yuv[: self.height]
+        return self.planes[0]
 
 
 @dataclass(slots=True)
@@ -106,15 +117,14 @@ def scan(
         raise CorruptMedia(
             f"only {state.n} of {expected_frames} frames could be decoded; the file is damaged or truncated"
         )
+    features, scores = state.features.result()
     audio = (np.concatenate(audio_chunks).astype(np.float32) / 32768.0) if audio_chunks else None
     return ScanResult(
         frame_count=state.n,
         fps=fps,
         times=np.asarray(state.times, dtype=np.float64),
-        scores=np.asarray(state.scores, dtype=np.float32),
-        features=np.stack(state.features)
-        if state.features
-        else np.zeros((0, shotlib.FEATURE_H, shotlib.FEATURE_W), np.uint8),
+        scores=scores,
+        features=features,
         candidates=state.candidates,
         audio=audio,
         decode_errors=decode_errors,
@@ -127,35 +137,18 @@ class _State:
     def __init__(self, expected_frames: int) -> None:
         self.n = 0
         self.times: list[float] = []
-        self.scores: list[float] = []
-        self.features: list[np.ndarray] = []
+        self.features = _Features()
         self.candidates: list[Candidate] = []
-        self._prev: tuple[np.ndarray, np.ndarray] | None = None
         self._t0: float | None = None
 
     def add_video(self, frame: av.VideoFrame, stride: int, max_candidates: int) -> int:
         if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
             frame = frame.reformat(width=frame.width // 2 * 2, height=frame.height // 2 * 2, format="yuv420p")
-        y, u, v = (_plane(frame, i) for i in range(3))
-        # Stride down to about twice the feature size first (a view, free), then area-average: this keeps
-        # the feature cost flat whatever the resolution.
-        step = max(1, min(y.shape[1] // (2 * shotlib.FEATURE_W), y.shape[0] // (2 * shotlib.FEATURE_H)))
-        cstep = max(1, step // 2)
-        small = cv2.resize(
-            y[::step, ::step], (shotlib.FEATURE_W, shotlib.FEATURE_H), interpolation=cv2.INTER_AREA
-        )
-        half = (shotlib.FEATURE_W // 2, shotlib.FEATURE_H // 2)
-        su = cv2.resize(u[::cstep, ::cstep], half, interpolation=cv2.INTER_AREA)
-        sv = cv2.resize(v[::cstep, ::cstep], half, interpolation=cv2.INTER_AREA)
-        hist = shotlib.histogram(small, su, sv)
-        score = 0.0 if self._prev is None else shotlib.frame_score(self._prev[0], small, self._prev[1], hist)
-        self._prev = (small, hist)
+        self.features.add(*(_plane(frame, i) for i in range(3)))
         t = float(frame.time) if frame.time is not None else self.n / 30.0
         if self._t0 is None:
             self._t0 = t
         self.times.append(t - self._t0)
-        self.scores.append(score)
-        self.features.append(small)
         if self.n % stride == 0:
             self.candidates.append(_candidate(frame, self.n, t - self._t0))
             if len(self.candidates) > max_candidates:
@@ -163,6 +156,93 @@ class _State:
                 stride *= 2
         self.n += 1
         return stride
+
+
+class _Features:
+    """Per-frame luma thumbnails, chroma histograms and change scores, computed a chunk of frames at a time.
+
+    Each frame only contributes a strided view of its planes (a few kB copied); the area averaging,
+    histograms and scores then run vectorised over the chunk, which costs far less per frame than doing
+    them frame by frame. The results are the same as `cv2.resize(..., INTER_AREA)` per frame followed by
+    `shots.histogram` and `shots.frame_score`.
+    """
+
+    CHUNK = 64
+
+    def __init__(self) -> None:
+        self.features: list[np.ndarray] = []  # chunks of (k, FEATURE_H, FEATURE_W) uint8
+        self.scores: list[np.ndarray] = []  # chunks of (k,) float64
+        self._y: list[np.ndarray] = []
+        self._u: list[np.ndarray] = []
+        self._v: list[np.ndarray] = []
+        self._prev: tuple[np.ndarray, np.ndarray] | None = None  # last frame's feature and histogram
+
+    def add(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
+        # Stride down to about twice the feature size first (a view, free), then area-average: this keeps
+        # the feature cost flat whatever the resolution.
+        fw, fh = shotlib.FEATURE_W, shotlib.FEATURE_H
+        step = max(1, min(y.shape[1] // (2 * fw), y.shape[0] // (2 * fh)))
+        cstep = max(1, step // 2)
+        sy, su, sv = y[::step, ::step], u[::cstep, ::cstep], v[::cstep, ::cstep]
+        if self._y and (sy.shape != self._y[0].shape or su.shape != self._u[0].shape):
+            self.flush()  # the frame size changed mid-stream
+        self._y.append(sy.copy())
+        self._u.append(su.copy())
+        self._v.append(sv.copy())
+        if len(self._y) >= self.CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._y:
+            return
+        fw, fh = shotlib.FEATURE_W, shotlib.FEATURE_H
+        small = _area(np.stack(self._y), fw, fh)
+        su = _area(np.stack(self._u), fw // 2, fh // 2)
+        sv = _area(np.stack(self._v), fw // 2, fh // 2)
+        self._y, self._u, self._v = [], [], []
+        hists = shotlib.histograms(small, su, sv)
+        if self._prev is None:
+            scores = shotlib.frame_scores(small, hists)
+        else:
+            scores = shotlib.frame_scores(
+                np.concatenate([self._prev[0][None], small]), np.concatenate([self._prev[1][None], hists])
+            )[1:]
+        self._prev = (small[-1], hists[-1])
+        self.features.append(small)
+        self.scores.append(scores)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        self.flush()
+        if not self.features:
+            return np.zeros((0, shotlib.FEATURE_H, shotlib.FEATURE_W), np.uint8), np.zeros(0, np.float32)
+        return np.concatenate(self.features), np.concatenate(self.scores).astype(np.float32)
+
+
+def _area(planes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`cv2.resize(p, (width, height), interpolation=cv2.INTER_AREA)` of every plane in (n, h, w).
+
+    An exact integer shrink (the usual case: 16:9 frames stride to twice the feature size) is a block
+    mean done for all planes at once, rounded as OpenCV rounds it; any other ratio goes plane by plane
+    through OpenCV.
+    """
+    h, w = planes.shape[1:]
+    if h % height or w % width:
+        return np.stack([cv2.resize(p, (width, height), interpolation=cv2.INTER_AREA) for p in planes])
+    fy, fx = h // height, w // width
+    if fy == fx == 1:
+        return planes
+    wide = planes.astype(np.uint32)
+    rows = wide[:, 0::fy].copy()
+    for k in range(1, fy):
+        rows += wide[:, k::fy]
+    sums = rows[:, :, 0::fx].copy()
+    for k in range(1, fx):
+        sums += rows[:, :, k::fx]
+    if fy == fx == 2:  # OpenCV's 2x2 path rounds halves up; its other integer shrinks round to even
+        out: np.ndarray = ((sums + 2) >> 2).astype(np.uint8)
+    else:
+        out = np.rint(sums * (1.0 / (fy * fx))).astype(np.uint8)
+    return out
 
 
 def _plane(frame: av.VideoFrame, index: int) -> np.ndarray:
@@ -177,9 +257,7 @@ def _candidate(frame: av.VideoFrame, index: int, time_s: float) -> Candidate:
     if scale < 1.0:
         w, h = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2
         frame = frame.reformat(width=w, height=h, format="yuv420p")
-    yuv = np.empty((h * 3 // 2, w), np.uint8)
+    # Views, not copies: they keep the decoded frame alive, and the decoder hands out a fresh buffer for
+    # every frame, so the pixels stay as decoded. Thinning the pool releases the frames it drops.
     y, u, v = (_plane(frame, i) for i in range(3))
-    yuv[:h] = y
-    yuv[h:].reshape(-1)[: u.size] = u.reshape(-1)
-    yuv[h:].reshape(-1)[u.size :] = v.reshape(-1)
-    return Candidate(frame=index, time_s=time_s, yuv=yuv, width=w, height=h)
+    return Candidate(frame=index, time_s=time_s, planes=(y, u, v), width=w, height=h)

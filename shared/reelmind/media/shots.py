@@ -43,6 +43,31 @@ def histogram(luma: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return out
 
 
+def histograms(luma: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """`histogram` of many frames at once: (n, h, w) planes in, (n, 3 * HIST_BINS) rows out."""
+    n = len(luma)
+    parts = []
+    for ch in (luma, u, v):
+        bins = ch.reshape(n, -1) // (256 // HIST_BINS) + (np.arange(n) * HIST_BINS)[:, None]
+        parts.append(np.bincount(bins.ravel(), minlength=n * HIST_BINS).reshape(n, HIST_BINS))
+    h: np.ndarray = np.concatenate(parts, axis=1).astype(np.float32)
+    out: np.ndarray = h / h.sum(axis=1, keepdims=True)
+    return out
+
+
+def frame_scores(features: np.ndarray, hists: np.ndarray) -> np.ndarray:
+    """`frame_score` of every frame against the one before (0 for the first), vectorised."""
+    n = len(features)
+    out = np.zeros(n, np.float64)
+    if n < 2:
+        return out
+    f = features.astype(np.int16)
+    pixel = np.abs(np.diff(f, axis=0)).reshape(n - 1, -1).mean(axis=1)
+    hist = np.abs(np.diff(hists, axis=0)).sum(axis=1, dtype=np.float32).astype(np.float64) * 0.5 * 255.0
+    out[1:] = 0.5 * pixel + 0.5 * hist
+    return out
+
+
 def detect_cuts(scores: np.ndarray, config: CutConfig = DEFAULT_CUT_CONFIG) -> list[int]:
     """Frame indices that start a new shot. `scores[i]` is the difference between frame i-1 and i."""
     n = len(scores)
