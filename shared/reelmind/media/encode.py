@@ -16,9 +16,12 @@ CONTENT_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp"}
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
 
 
-def encode_image(bgr: np.ndarray, fmt: str = "jpeg", quality: int = 85) -> bytes:
+def encode_image(bgr: np.ndarray, fmt: str = "jpeg", quality: int = 85, optimize: bool = True) -> bytes:
+    """`optimize` (JPEG only) builds Huffman tables for this image: about 2 % smaller files for twice the
+    encoding time, the same pixels. Worth it for what is served; not for frames only analyzers read."""
     if fmt == "jpeg":
-        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_OPTIMIZE, 1])
+        params = [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_OPTIMIZE, int(optimize)]
+        ok, buf = cv2.imencode(".jpg", bgr, params)
     elif fmt == "webp":
         ok, buf = cv2.imencode(".webp", bgr, [cv2.IMWRITE_WEBP_QUALITY, quality])
     else:
@@ -28,9 +31,18 @@ def encode_image(bgr: np.ndarray, fmt: str = "jpeg", quality: int = 85) -> bytes
     return bytes(buf.tobytes())
 
 
-def decode_image(data: bytes) -> np.ndarray | None:
-    """BGR image, or None when the bytes are not an image OpenCV can read."""
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+_REDUCED = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+
+
+def decode_image(data: bytes, reduce: int = 1) -> np.ndarray | None:
+    """BGR image, or None when the bytes are not an image OpenCV can read. `reduce` (1, 2, 4 or 8) shrinks
+    it by that factor while decoding, which for a JPEG is much cheaper than decoding it whole."""
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED[reduce])
     return arr if arr is not None and arr.size else None
 
 
