@@ -18,7 +18,7 @@ from reelmind.ports import BlobStore, Result, ResultStore
 
 log = logging.getLogger(__name__)
 
-THUMBNAIL_VERSION = "thumbnail-1"
+THUMBNAIL_VERSION = "thumbnail-2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,20 +64,27 @@ class ThumbnailService:
             return None
         duration = max(1e-6, float(ingest.payload["media"]["duration_s"]))
         shots = {s["index"]: s for s in ingest.payload["shots"]}
-        images: list[np.ndarray] = []
+        tiles: list[np.ndarray] = []
+        datas: list[bytes] = []
         scored: list[tuple[float, int, FrameQuality]] = []
         for i, kf in enumerate(keyframes):
-            img = encode.decode_image(self.blobs.get_bytes(kf["key"]))
+            data = self.blobs.get_bytes(kf["key"])
+            datas.append(data)
+            # The sprite only needs tiles: decode each keyframe already shrunk to about the tile width, and
+            # score it by the quality ingest measured on the decoded frame itself.
+            reduce = _reduction(int(kf.get("width") or 0), self.config.sprite_tile_width)
+            img = encode.decode_image(data, reduce)
             if img is None:
                 raise NotFound(f"keyframe {kf['key']} is missing or unreadable")
-            images.append(img)
+            tiles.append(img)
+            stored = kf.get("quality")
+            q = _quality(stored) if stored else frame_quality(luma_of(self._full(kf, data)))
             shot = shots[kf["shot"]]
-            q = frame_quality(luma_of(img))
             scored.append(
                 (cover_score(q, kf["transition"], (shot["end_s"] - shot["start_s"]) / duration), i, q)
             )
         best_score, best, best_q = max(scored, key=lambda t: (t[0], -t[1]))
-        cover = images[best]
+        cover = self._full(keyframes[best], datas[best])
         ext, ctype = encode.EXTENSIONS[self.config.fmt], encode.CONTENT_TYPES[self.config.fmt]
         sizes = []
         source_width = int(cover.shape[1])
@@ -86,10 +93,10 @@ class ThumbnailService:
             key = keys.derived_key(video_id, "thumbnails", f"cover-{int(img.shape[1])}.{ext}")
             self.blobs.put_bytes(key, encode.encode_image(img, self.config.fmt), ctype)
             sizes.append({"key": key, "width": int(img.shape[1]), "height": int(img.shape[0])})
-        sprite = encode.sprite_sheet(images, self.config.sprite_tile_width, self.config.sprite_columns)
+        sprite = encode.sprite_sheet(tiles, self.config.sprite_tile_width, self.config.sprite_columns)
         sprite_key = keys.derived_key(video_id, "thumbnails", f"sprite.{ext}")
         self.blobs.put_bytes(sprite_key, encode.encode_image(sprite, self.config.fmt, 80), ctype)
-        tile_h = sprite.shape[0] // max(1, -(-len(images) // self.config.sprite_columns))
+        tile_h = sprite.shape[0] // max(1, -(-len(tiles) // self.config.sprite_columns))
         payload = {
             "cover": {
                 "frame": keyframes[best]["frame"],
@@ -100,7 +107,7 @@ class ThumbnailService:
             },
             "sprite": {
                 "key": sprite_key,
-                "columns": min(self.config.sprite_columns, len(images)),
+                "columns": min(self.config.sprite_columns, len(tiles)),
                 "tile_width": self.config.sprite_tile_width,
                 "tile_height": tile_h,
                 "times_s": [kf["time_s"] for kf in keyframes],
@@ -108,3 +115,25 @@ class ThumbnailService:
         }
         self.results.put_result(Result(video_id, "thumbnail", THUMBNAIL_VERSION, payload, self.clock()))
         return payload
+
+    @staticmethod
+    def _full(kf: dict[str, Any], data: bytes) -> np.ndarray:
+        img = encode.decode_image(data)
+        if img is None:
+            raise NotFound(f"keyframe {kf['key']} is missing or unreadable")
+        return img
+
+
+def _reduction(width: int, tile_width: int) -> int:
+    """The largest JPEG decoding reduction (8, 4, 2) that still leaves at least `tile_width` pixels."""
+    return next((r for r in (8, 4, 2) if width and width // r >= tile_width), 1)
+
+
+def _quality(stored: dict[str, Any]) -> FrameQuality:
+    return FrameQuality(
+        sharpness=float(stored["sharpness"]),
+        exposure=float(stored["exposure"]),
+        contrast=float(stored["contrast"]),
+        black=bool(stored["black"]),
+        flat=bool(stored["flat"]),
+    )
