@@ -234,6 +234,17 @@ def cmd_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retrain(args: argparse.Namespace) -> int:
+    """Export the interaction log, train the ranker, evaluate it and promote it when it is not worse."""
+    import json
+
+    rt = _runtime()
+    hyperparameters = {"epochs": args.epochs} if args.epochs else None
+    report = rt.retrain.run(hyperparameters=hyperparameters)
+    print(json.dumps(report.to_dict(), indent=2, default=str))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="reelmind", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what each function does")
@@ -266,6 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("retrain", help="train the ranker on the interaction log; promote it if not worse")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the retraining config's)")
+    p.set_defaults(func=cmd_retrain)
     p = sub.add_parser("samples", help="write the generated sample clips into a folder")
     p.add_argument("folder")
     p.set_defaults(func=cmd_samples)

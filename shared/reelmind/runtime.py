@@ -23,6 +23,8 @@ from reelmind.ports import (
     TextIndex,
     VectorIndex,
 )
+from reelmind.ranking.store import RankerStore
+from reelmind.ranking.trainers import Trainer
 from reelmind.services.analysis import AnalysisService, Analyzer
 from reelmind.services.catalog import CatalogService, UploadPolicy
 from reelmind.services.embed import SEMANTIC, SEMANTIC_DIM, VISUAL_DIM, SemanticEmbedder
@@ -31,6 +33,7 @@ from reelmind.services.feed import FeedConfig, FeedService
 from reelmind.services.ingest import IngestConfig, IngestService
 from reelmind.services.interactions import EventPolicy, InteractionService
 from reelmind.services.jobs import JobService
+from reelmind.services.retrain import RetrainConfig, RetrainService
 from reelmind.services.search import SearchService
 from reelmind.services.thumbnail import ThumbnailConfig, ThumbnailService
 from reelmind.settings import Settings
@@ -69,6 +72,8 @@ class Runtime:
     interactions: InteractionService
     features: FeatureService
     feed: FeedService
+    rankers: RankerStore
+    retrain: RetrainService
     local: Local | None = None
 
 
@@ -85,6 +90,17 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
     vectors, text_index = _vector_index(settings), _text_index(settings)
     semantic = _semantic(settings, models)
     interaction_store, feature_store = _interaction_store(settings), _feature_store(settings)
+    rankers = RankerStore(blobs, check_every_s=settings.ranker_check_s, threads=settings.model_threads)
+    interactions = InteractionService(
+        interaction_store,
+        blobs,
+        EventPolicy(
+            max_events=settings.events_max_batch,
+            max_bytes=settings.events_max_bytes,
+            max_skew_s=settings.events_max_skew_s,
+            max_age_s=settings.events_max_age_s,
+        ),
+    )
     return Runtime(
         settings=settings,
         blobs=blobs,
@@ -127,16 +143,7 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
             lambda: ImageClassifier(models.session("efficientnet-lite0")),
         ),
         jobs=JobService(blobs, results, _job_store(settings), _job_runner(settings, blobs, local), events),
-        interactions=InteractionService(
-            interaction_store,
-            blobs,
-            EventPolicy(
-                max_events=settings.events_max_batch,
-                max_bytes=settings.events_max_bytes,
-                max_skew_s=settings.events_max_skew_s,
-                max_age_s=settings.events_max_age_s,
-            ),
-        ),
+        interactions=interactions,
         features=FeatureService(blobs, results, feature_store),
         feed=FeedService(
             feature_store,
@@ -145,9 +152,30 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
             config=FeedConfig(
                 max_same_category=settings.feed_max_same_category, refresh_s=settings.feed_refresh_s
             ),
+            ranker=rankers.ranker,
+            cold_start=rankers.cold_start,
+        ),
+        rankers=rankers,
+        retrain=RetrainService(
+            blobs,
+            interactions.export,
+            feature_store.get_features,
+            _trainer(settings),
+            rankers,
+            RetrainConfig(window_s=settings.retrain_window_days * 86400.0),
         ),
         local=local,
     )
+
+
+def _trainer(settings: Settings) -> Trainer:
+    """Locally, the SageMaker training entry point as a process of its own (when this is a source
+    checkout); otherwise, and on AWS, training in this process (the function's image carries torch)."""
+    from reelmind.ranking.trainers import ENTRY_POINT, SubprocessTrainer, in_process
+
+    if settings.backend == "local" and ENTRY_POINT.exists():
+        return SubprocessTrainer(ENTRY_POINT)
+    return in_process
 
 
 def _job_store(settings: Settings) -> JobStore:

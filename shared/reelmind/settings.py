@@ -61,6 +61,9 @@ class Settings:
     features_table: str | None = None
     feed_max_same_category: int = 2
     feed_refresh_s: float = 2.0
+    # the ranker: how often serving re-reads models/ranker/current.json, the days retraining reads
+    ranker_check_s: float = 60.0
+    retrain_window_days: float = 14.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +118,8 @@ class Settings:
             features_table=env.get("REELMIND_FEATURES_TABLE") or None,
             feed_max_same_category=_int(env, "REELMIND_FEED_MAX_SAME_CATEGORY", 2),
             feed_refresh_s=_float(env, "REELMIND_FEED_REFRESH_S", 2.0),
+            ranker_check_s=_float(env, "REELMIND_RANKER_CHECK_S", 60.0),
+            retrain_window_days=_float(env, "REELMIND_RETRAIN_WINDOW_DAYS", 14.0),
         )
         if backend == "aws":
             missing = [

@@ -159,3 +159,49 @@ def test_no_events_no_model(tmp_path: Path) -> None:
     report = service.run(1_800_000_000.0)
     assert not report.promoted and report.version is None
     assert store.current_version() is None and store.ranker() is None and store.cold_start() is None
+
+
+def test_the_local_runtime_retrains_from_its_own_stores_and_the_feed_serves_the_result(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The wiring: events in the interaction store, features in the feature store, the real export, the
+    SageMaker entry point as a local process; the feed then ranks with the promoted model."""
+    from reelmind.cli import main
+    from tests.conftest import local_runtime
+
+    log = simulate(world).log
+    monkeypatch.setenv("REELMIND_RANKER_CHECK_S", "0.001")  # serving re-reads the pointer at once
+    with local_runtime(tmp_path) as runtime:
+        runtime.interactions.store.put_events(log.interactions())
+        for video in world.videos.features:
+            runtime.features.store.put_features(video, eligible=True, updated_at=video.created_at)
+        assert runtime.feed.ranker().version != "unknown"
+        before = runtime.feed.ranker().version
+        report = runtime.retrain.run(float(log.at.max()) + 1.0)
+        assert report.promoted, report.reason
+        assert report.examples == int((log.type == "impression").sum())
+        assert runtime.rankers.current_version() == report.version
+        assert runtime.feed.ranker().version == report.version != before
+        assert runtime.blobs.head(f"models/ranker/{report.version}/coldstart.json") is not None
+        # the CLI runs the same service; its window ends now, long after the simulated days
+        capsys.readouterr()
+        assert main(["retrain", "--epochs", "1"]) == 0
+        assert json.loads(capsys.readouterr().out)["reason"] == "no interactions in the window"
+        assert runtime.rankers.current_version() == report.version
+
+
+def test_a_damaged_pointer_keeps_the_loaded_ranker(
+    first: RetrainReport, setup: tuple[RetrainService, RankerStore, float]
+) -> None:
+    _, store, _ = setup
+    clock = [0.0]
+    reader = RankerStore(store.blobs, check_every_s=10.0, clock=lambda: clock[0])
+    loaded = reader.ranker()
+    assert loaded is not None
+    saved = store.blobs.get_bytes(POINTER)
+    store.blobs.put_bytes(POINTER, json.dumps({"version": "never-published"}).encode())
+    try:
+        clock[0] = 11.0
+        assert reader.ranker() is loaded
+    finally:
+        store.blobs.put_bytes(POINTER, saved)

@@ -10,12 +10,14 @@ models/ranker/current.json               {"version", "promoted_at", "metrics"}: 
 A version's files are written before the pointer moves, so a reader never sees a pointer to a half
 written version. `RankerStore.ranker()` and `.cold_start()` are what the feed calls on every request:
 the loaded models are cached, and the pointer is read again at most every `check_every_s` seconds, so a
-promotion reaches every process within that time without a read per request.
+promotion reaches every process within that time without a read per request. When the store cannot be
+read (no permission, a damaged file), serving keeps what it had and tries again after the interval.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,10 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from reelmind.errors import ReelMindError
 from reelmind.ports import BlobStore
 from reelmind.ranking.coldstart import ColdStartModel
 from reelmind.ranking.serve import OnnxRanker
 from reelmind.ranking.types import Candidate
+
+log = logging.getLogger(__name__)
 
 PREFIX = "models/ranker/"
 POINTER = PREFIX + "current.json"
@@ -117,12 +122,20 @@ class RankerStore:
             now = self._clock()
             if self._checked_at is not None and now - self._checked_at < self.check_every_s:
                 return self._loaded
-            version = self.current_version()
-            if version is None:
-                self._loaded = None
-            elif self._loaded is None or self._loaded.version != version:
-                self._loaded = self.load(version)
             self._checked_at = now
+            try:
+                version = self.current_version()
+                if version is None:
+                    self._loaded = None
+                elif self._loaded is None or self._loaded.version != version:
+                    self._loaded = self.load(version)
+            except (ReelMindError, ValueError, KeyError) as e:
+                # serving goes on with what it has (or the feed's default ranker) until the next check
+                log.warning(
+                    "cannot read the promoted ranker (%s); keeping %s",
+                    e,
+                    self._loaded and self._loaded.version,
+                )
             return self._loaded
 
     def ranker(self) -> OnnxRanker | None:
