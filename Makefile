@@ -90,6 +90,7 @@ bench: setup
 	$(BIN)/python -m bench.jobs_bench
 	$(BIN)/python -m bench.vector_bench
 	$(BIN)/python -m bench.feed_bench
+	$(BIN)/python -m bench.ranker_bench
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .aws-sam
