@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from reelmind.domain.interactions import InteractionType
 from reelmind.domain.taxonomy import default_taxonomy
+from reelmind.models.registry import ModelRegistry
+from reelmind.models.text import TextEmbedder
 from reelmind.ranking.dataset import Examples, label_impressions, long_view_threshold
-from reelmind.ranking.simulator import SimConfig, SimLog, World, make_world, simulate
+from reelmind.ranking.simulator import SimConfig, SimLog, World, cached_text_centroids, make_world, simulate
 from reelmind.ranking.types import TASKS
+from reelmind.settings import Settings
 
 TINY = SimConfig(seed=11, n_users=40, n_videos=80, n_authors=20, days=2)
 
@@ -97,3 +101,21 @@ def test_new_videos_come_from_the_same_process(world: World) -> None:
     assert abs(float(new.appeal.mean()) - float(world.videos.appeal.mean())) < 0.35
     quality = np.array([v.quality for v in new.features])
     assert np.corrcoef(quality, new.appeal)[0, 1] > 0.4
+
+
+def test_category_centroids_can_be_real_minilm_embeddings_of_the_category_names(tmp_path: Path) -> None:
+    embedder = TextEmbedder.from_registry(ModelRegistry(Settings().model_dir, threads=1))
+    categories = default_taxonomy().level1_ids
+    centroids = cached_text_centroids(embedder, categories, tmp_path)
+    assert centroids.shape == (len(categories), 384)
+    assert np.allclose(np.linalg.norm(centroids, axis=1), 1.0, atol=1e-5)
+    assert len(list(tmp_path.glob("*.npy"))) == 1
+    assert np.array_equal(cached_text_centroids(embedder, categories, tmp_path), centroids)  # from the cache
+    # the names mean something: a query about pets lands nearest the animals centroid
+    query = embedder(["a cute puppy playing with a kitten"])[0]
+    assert categories[int(np.argmax(centroids @ query))] == "animals"
+    world = make_world(replace(TINY, dim=384), centroids=centroids)
+    emb = np.stack([v.embedding for v in world.videos.features])
+    assert emb.shape == (TINY.n_videos, 384)
+    cats = [categories.index(v.category) for v in world.videos.features]
+    assert (np.einsum("nd,nd->n", emb, centroids[cats]) > 0.5).mean() > 0.9
