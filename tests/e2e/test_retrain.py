@@ -118,6 +118,7 @@ def test_a_worse_model_is_refused_and_the_current_one_stays(
     assert store.current_version() == first.version
     refused = json.loads(store.blobs.get_bytes(f"models/ranker/{worse.version}/metrics.json"))
     assert refused["promoted"] is False and "AUC" in refused["reason"]
+    assert first.version is not None
     assert sorted(store.versions()) == sorted([first.version, worse.version])
 
 
