@@ -4,7 +4,9 @@ The template is parsed as data (CloudFormation's short-form tags become their lo
 `AWS::Serverless::Function` we learn where its code is, its handler string (`Handler` for a zip
 function, the first item of `ImageConfig.Command` for an image function, whose module is found beside
 its Dockerfile or in the folder its `FUNCTION` build argument names), and its triggers: S3
-object-created notifications (prefix and suffix filters) and EventBridge rules (event patterns).
+object-created notifications (prefix and suffix filters), EventBridge rules (event patterns) and SQS
+queues. A bucket's own `NotificationConfiguration.QueueConfigurations` say which objects reach which
+queue, so an upload finds the function that polls the queue its bucket notifies.
 """
 
 from __future__ import annotations
@@ -48,10 +50,35 @@ class S3Trigger:
     prefix: str = ""
     suffix: str = ""
 
+    def accepts(self, key: str) -> bool:
+        return key.startswith(self.prefix) and key.endswith(self.suffix)
+
 
 @dataclass(frozen=True, slots=True)
 class RuleTrigger:
     pattern: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueNotification:
+    """A bucket's object-created notifications (under a prefix, with a suffix) sent to an SQS queue."""
+
+    bucket: str  # logical id of the bucket
+    queue: str  # logical id of the queue
+    prefix: str = ""
+    suffix: str = ""
+
+    def accepts(self, key: str) -> bool:
+        return key.startswith(self.prefix) and key.endswith(self.suffix)
+
+
+@dataclass(frozen=True, slots=True)
+class SqsTrigger:
+    """A function's `SQS` event: the queue it polls, and whether it answers with partial batch failures."""
+
+    queue: str  # logical id of the queue
+    batch_size: int = 10
+    report_batch_item_failures: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +90,7 @@ class FunctionSpec:
     memory_mb: int
     s3_triggers: tuple[S3Trigger, ...] = ()
     rule_triggers: tuple[RuleTrigger, ...] = ()
+    sqs_triggers: tuple[SqsTrigger, ...] = ()
     environment: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -78,13 +106,19 @@ class FunctionSpec:
 @dataclass(frozen=True, slots=True)
 class Wiring:
     functions: dict[str, FunctionSpec]
+    notifications: tuple[QueueNotification, ...] = ()
 
     def for_object(self, key: str) -> list[FunctionSpec]:
-        return [
-            f
-            for f in self.functions.values()
-            if any(key.startswith(t.prefix) and key.endswith(t.suffix) for t in f.s3_triggers)
-        ]
+        """The functions S3 invokes directly for an object created under `key`."""
+        return [f for f in self.functions.values() if any(t.accepts(key) for t in f.s3_triggers)]
+
+    def queues_for_object(self, key: str) -> list[str]:
+        """The queues (logical ids) a bucket notifies of an object created under `key`."""
+        return list(dict.fromkeys(n.queue for n in self.notifications if n.accepts(key)))
+
+    def for_queue(self, queue: str) -> list[tuple[FunctionSpec, SqsTrigger]]:
+        """The functions that poll the queue, each with its `SQS` event."""
+        return [(f, t) for f in self.functions.values() for t in f.sqs_triggers if t.queue == queue]
 
     def for_event(self, envelope: Mapping[str, Any]) -> list[FunctionSpec]:
         return [
@@ -115,12 +149,15 @@ def read_wiring(path: Path) -> Wiring:
         code_dir, handler = _code_location(logical_id, res, props, root)
         s3: list[S3Trigger] = []
         rules: list[RuleTrigger] = []
+        sqs: list[SqsTrigger] = []
         for event in (props.get("Events") or {}).values():
             kind, eprops = event.get("Type"), event.get("Properties", {})
             if kind == "S3":
                 s3.append(_s3_trigger(eprops))
             elif kind in {"EventBridgeRule", "CloudWatchEvent"}:
                 rules.append(RuleTrigger(pattern=eprops["Pattern"]))
+            elif kind == "SQS":
+                sqs.append(_sqs_trigger(logical_id, eprops))
         functions[logical_id] = FunctionSpec(
             logical_id=logical_id,
             code_dir=code_dir,
@@ -129,9 +166,16 @@ def read_wiring(path: Path) -> Wiring:
             memory_mb=int(props.get("MemorySize", 128)),
             s3_triggers=tuple(s3),
             rule_triggers=tuple(rules),
+            sqs_triggers=tuple(sqs),
             environment=(props.get("Environment") or {}).get("Variables", {}),
         )
-    return Wiring(functions)
+    notifications = [
+        n
+        for logical_id, res in template["Resources"].items()
+        if res.get("Type") == "AWS::S3::Bucket"
+        for n in _queue_notifications(logical_id, res.get("Properties", {}))
+    ]
+    return Wiring(functions, tuple(notifications))
 
 
 def _code_location(
@@ -153,15 +197,56 @@ def _code_location(
     return root / code_uri, handler
 
 
+def _key_filter(filter_: Mapping[str, Any] | None) -> dict[str, str]:
+    rules = (filter_ or {}).get("S3Key", {}).get("Rules", [])
+    return {r["Name"].lower(): r["Value"] for r in rules}
+
+
 def _s3_trigger(props: Mapping[str, Any]) -> S3Trigger:
     bucket = props.get("Bucket", {})
-    rules = (props.get("Filter") or {}).get("S3Key", {}).get("Rules", [])
-    values = {r["Name"].lower(): r["Value"] for r in rules}
+    values = _key_filter(props.get("Filter"))
     return S3Trigger(
         bucket=bucket.get("Ref", "") if isinstance(bucket, dict) else str(bucket),
         prefix=values.get("prefix", ""),
         suffix=values.get("suffix", ""),
     )
+
+
+def _queue_id(owner: str, value: Any) -> str:
+    """The logical id of a queue named by its ARN (`!GetAtt Queue.Arn`), or an ARN given as text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        att = value.get("Fn::GetAtt")
+        if isinstance(att, list) and len(att) == 2 and att[1] == "Arn":
+            return str(att[0])
+    raise ConfigError(f"{owner}: name the queue by its ARN (!GetAtt Queue.Arn), not {value!r}")
+
+
+def _sqs_trigger(logical_id: str, props: Mapping[str, Any]) -> SqsTrigger:
+    return SqsTrigger(
+        queue=_queue_id(logical_id, props.get("Queue")),
+        batch_size=int(props.get("BatchSize", 10)),
+        report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+    )
+
+
+def _queue_notifications(bucket: str, props: Mapping[str, Any]) -> list[QueueNotification]:
+    configs = (props.get("NotificationConfiguration") or {}).get("QueueConfigurations") or []
+    out = []
+    for config in configs:
+        if not str(config.get("Event", "")).startswith("s3:ObjectCreated:"):
+            continue  # the local blob store announces object creation only
+        values = _key_filter(config.get("Filter"))
+        out.append(
+            QueueNotification(
+                bucket=bucket,
+                queue=_queue_id(bucket, config.get("Queue")),
+                prefix=values.get("prefix", ""),
+                suffix=values.get("suffix", ""),
+            )
+        )
+    return out
 
 
 def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from reelmind import samples
 from reelmind.adapters.local.events import s3_notification
+from reelmind.domain.video import Video, VideoStatus, video_id_for_content
+from reelmind.files import sha256_file
 from reelmind.runtime import Runtime
 from reelmind.wiring import read_wiring
 from tests.conftest import ALL_RESULTS, load_event
@@ -24,14 +27,20 @@ VIDEO_READY_SUBSCRIBERS = {
 }
 
 
-def _targets(envelope: dict) -> set[str]:
+def _targets(envelope: dict[str, Any]) -> set[str]:
     return {f.logical_id for f in read_wiring(TEMPLATE).for_event(envelope)}
 
 
 def test_template_wires_ingest_to_uploads_and_analyzers_to_their_events() -> None:
     wiring = read_wiring(TEMPLATE)
-    assert [f.logical_id for f in wiring.for_object("uploads/x/y.mp4")] == ["IngestFunction"]
+    # uploads go to the bucket's queue, which ingest polls; S3 invokes no function for them directly
+    assert wiring.for_object("uploads/x/y.mp4") == []
+    [queue] = wiring.queues_for_object("uploads/x/y.mp4")
+    assert [(f.logical_id, t.report_batch_item_failures) for f, t in wiring.for_queue(queue)] == [
+        ("IngestFunction", True)
+    ]
     assert wiring.for_object("derived/v1/keyframes/000001.jpg") == []
+    assert wiring.queues_for_object("derived/v1/keyframes/000001.jpg") == []
     ready = load_event("eventbridge_video_ready.json")
     assert _targets(ready) == VIDEO_READY_SUBSCRIBERS
     assert _targets({**ready, "detail-type": "SomethingElse"}) == set()
@@ -106,17 +115,102 @@ def test_duplicate_and_same_bytes_events_leave_one_video_and_one_result_set(
     assert stored is not None and stored.aliases == ["uploads/u2/the same clip.mp4"]
 
 
-def test_the_ingest_handler_takes_a_real_s3_event(
-    runtime: Runtime, clips: dict[str, samples.ClipTruth], lambda_context: object
+def _ingest(runtime: Runtime, event: dict[str, Any]) -> Any:
+    assert runtime.local is not None
+    spec = runtime.local.runner.wiring.functions["IngestFunction"]
+    return runtime.local.runner.invoke(spec, event)
+
+
+def _video_at(runtime: Runtime, key: str) -> Video:
+    [video] = [v for v in runtime.results.list_videos().items if v.source_key == key]
+    return video
+
+
+def _sqs_batch(bodies: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
+    """An SQS event of one message per body, shaped as the sample that Lambda's poller delivers."""
+    [sample] = load_event("sqs_s3_object_created.json")["Records"]
+    records = [
+        {**sample, "messageId": f"msg-{i}", "receiptHandle": f"handle-{i}", "body": json.dumps(body)}
+        for i, body in enumerate(bodies)
+    ]
+    return {"Records": records}, [r["messageId"] for r in records]
+
+
+def test_the_ingest_handler_takes_a_real_sqs_event_of_an_s3_notification(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth]
+) -> None:
+    event = load_event("sqs_s3_object_created.json")
+    runtime.blobs.put_file("uploads/holiday clip 猫.mp4", clips["silent"].path)
+    assert _ingest(runtime, event) == {"batchItemFailures": []}
+    video = _video_at(runtime, "uploads/holiday clip 猫.mp4")
+    assert video.status is VideoStatus.READY
+
+
+def test_s3s_test_message_on_the_queue_is_acknowledged_and_ignored(runtime: Runtime) -> None:
+    test_event = {
+        "Service": "Amazon S3",
+        "Event": "s3:TestEvent",
+        "Time": "2026-11-27T12:00:00.000Z",
+        "Bucket": "reelmind-media",
+        "RequestId": "5582815E1AEA5ADF",
+        "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE",
+    }
+    event, _ = _sqs_batch([test_event])
+    assert _ingest(runtime, event) == {"batchItemFailures": []}
+    assert runtime.results.list_videos().items == []
+
+
+def test_a_batch_returns_only_its_transient_failure_to_the_queue(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth]
+) -> None:
+    # GIVEN three uploads: a good clip, a clip another worker is ingesting, and text named .mp4
+    good = runtime.blobs.put_file("uploads/u1/good.mp4", clips["silent"].path)
+    busy = runtime.blobs.put_file("uploads/u1/busy.mp4", clips["vertical"].path)
+    bad = runtime.blobs.put_bytes("uploads/u1/bad.mp4", b"this is a text file, not a video\n" * 64)
+    busy_id = video_id_for_content(sha256_file(clips["vertical"].path))
+    now = runtime.ingest.clock()
+    runtime.results.create_video(Video(busy_id, "uploads/u1/busy.mp4", VideoStatus.PROCESSING, now, now))
+    assert runtime.results.claim(busy_id, now, 300)
+
+    # WHEN one SQS batch brings their three notifications
+    event, [_, busy_msg, _] = _sqs_batch(
+        [s3_notification("local", info, "local") for info in (good, busy, bad)]
+    )
+    response = _ingest(runtime, event)
+
+    # THEN only the busy one goes back to the queue, to be retried
+    assert response == {"batchItemFailures": [{"itemIdentifier": busy_msg}]}
+    assert _video_at(runtime, "uploads/u1/good.mp4").status is VideoStatus.READY
+    still = runtime.results.get_video(busy_id)
+    assert still is not None and still.status is VideoStatus.PROCESSING
+    # AND the bad upload is not retried: it ended FAILED with its reason
+    failed = _video_at(runtime, "uploads/u1/bad.mp4")
+    assert failed.status is VideoStatus.FAILED and failed.error_code == "unsupported_media"
+    assert failed.error
+
+
+def test_an_upload_that_keeps_failing_transiently_is_retried_then_dead_lettered(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth]
 ) -> None:
     assert runtime.local is not None
-    event = load_event("s3_object_created.json")
-    runtime.blobs.put_file("uploads/holiday clip 猫.mp4", clips["silent"].path)
-    spec = runtime.local.runner.wiring.functions["IngestFunction"]
-    [outcome] = runtime.local.runner.invoke(spec, event)
-    assert outcome["status"] == "READY"
-    video = runtime.results.get_video(outcome["video_id"])
-    assert video is not None and video.source_key == "uploads/holiday clip 猫.mp4"
+    # GIVEN an upload whose video another worker holds for longer than the retries last
+    runtime.blobs.put_file("uploads/u1/busy.mp4", clips["silent"].path)
+    video_id = video_id_for_content(sha256_file(clips["silent"].path))
+    now = runtime.ingest.clock()
+    runtime.results.create_video(Video(video_id, "uploads/u1/busy.mp4", VideoStatus.PROCESSING, now, now))
+    assert runtime.results.claim(video_id, now, 3600)
+
+    stats = runtime.local.drain()
+
+    # THEN its message was delivered three times, then kept as a dead letter: the S3 notification
+    assert stats.failed_attempts == 3 and stats.dead_letters == 1
+    assert "IngestFunction" not in stats.by_function
+    [dead] = runtime.local.queue.dead_letters()
+    assert dead["target"] == "IngestFunction" and dead["channel"] == "s3"
+    assert "Busy: video" in dead["error"], "the dead letter keeps the reason"
+    [record] = json.loads(dead["body"])["Records"]
+    assert record["s3"]["object"]["key"] == "uploads/u1/busy.mp4"
+    assert runtime.local.queue.pending() == 0
 
 
 def test_a_handler_that_keeps_failing_is_dead_lettered_not_looped(runtime: Runtime) -> None:

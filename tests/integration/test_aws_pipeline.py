@@ -3,9 +3,10 @@
 S3, SQS, EventBridge and SageMaker are a moto server; the tables are in DynamoDB Local; the OpenSearch
 domain is the k-NN test server (`tests/knn_server.py`) for vector indexes and osmem-server for the text
 index, behind one endpoint (`opensearch_endpoint`). The bucket notifies an SQS queue of every object created
-under the prefix `IngestFunction` listens to, and each function below gets an EventBridge rule per
-trigger of `template.yaml` (its own event patterns) with an SQS queue as the target, so what a handler
-receives is the message AWS would deliver. Handlers are loaded the way Lambda finds them, from their
+under the prefix its notification in `template.yaml` names, and ingest gets those messages as Lambda's
+SQS poller hands them over (batches of at most the BatchSize of its SQS event); each other function
+below gets an EventBridge rule per trigger of `template.yaml` (its own event patterns) with an SQS queue
+as the target, so what a handler receives is the message AWS would deliver. Handlers are loaded the way Lambda finds them, from their
 `Handler` strings in the template, and invoked in this process.
 
 The first test runs every function an upload reaches: ingest, thumbnail, tags (EfficientNet-Lite0 on
@@ -38,6 +39,8 @@ from opensearchpy import OpenSearch
 from reelmind import samples
 from reelmind.adapters.local.events import LocalQueue
 from reelmind.adapters.local.runner import LocalRunner
+from reelmind.domain.video import video_id_for_content
+from reelmind.files import sha256_file
 from reelmind.wiring import FunctionSpec, load_template, read_wiring
 from tests.aws_server import REGION, unique
 from tests.conftest import load_event
@@ -73,6 +76,7 @@ class Pipeline:
     domain: str
     runner: LocalRunner
     uploads_queue: str
+    uploads_batch_size: int
     queues: dict[str, str]
     delivered: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
@@ -99,8 +103,38 @@ class Pipeline:
                 self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
 
     def upload_events(self) -> list[dict[str, Any]]:
-        """The S3 notifications that reached the uploads queue (S3's own test message left out)."""
-        return [b for b in self.receive(self.uploads_queue) if b.get("Event") != "s3:TestEvent"]
+        """The S3 notifications that reached the uploads queue, as SQS events the way Lambda's poller
+        delivers them to ingest: batches of at most BatchSize records (S3's own test message left out)."""
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.uploads_queue, AttributeNames=["QueueArn"])
+        records: list[dict[str, Any]] = []
+        while True:
+            msgs = self.sqs.receive_message(
+                QueueUrl=self.uploads_queue,
+                MaxNumberOfMessages=10,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not msgs:
+                break
+            for m in msgs:
+                self.sqs.delete_message(QueueUrl=self.uploads_queue, ReceiptHandle=m["ReceiptHandle"])
+                if json.loads(m["Body"]).get("Event") == "s3:TestEvent":
+                    continue
+                records.append(
+                    {
+                        "messageId": m["MessageId"],
+                        "receiptHandle": m["ReceiptHandle"],
+                        "body": m["Body"],
+                        "attributes": m.get("Attributes", {}),
+                        "messageAttributes": m.get("MessageAttributes", {}),
+                        "md5OfBody": m["MD5OfBody"],
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": arn["Attributes"]["QueueArn"],
+                        "awsRegion": REGION,
+                    }
+                )
+        size = self.uploads_batch_size
+        return [{"Records": records[i : i + size]} for i in range(0, len(records), size)]
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         self.delivered.append((logical_id, event))
@@ -207,7 +241,9 @@ def pipeline(
     monkeypatch.setenv("REELMIND_API_BASE_PATH", base_path.replace("${Stage}", STAGE))
     sqs, events = boto3.client("sqs"), boto3.client("events")
 
-    [upload_trigger] = wiring.functions["IngestFunction"].s3_triggers
+    # the queue ingest polls, and what the template's bucket notification sends to it
+    [ingest_trigger] = wiring.functions["IngestFunction"].sqs_triggers
+    [upload_trigger] = [n for n in wiring.notifications if n.queue == ingest_trigger.queue]
     uploads_url, uploads_arn = _queue(sqs, unique("uploads"))
     rules: list[dict[str, Any]] = [{"Name": "prefix", "Value": upload_trigger.prefix}]
     if upload_trigger.suffix:
@@ -244,6 +280,7 @@ def pipeline(
         opensearch_endpoint,
         runner,
         uploads_url,
+        ingest_trigger.batch_size,
         queues,
     )
 
@@ -270,14 +307,21 @@ def _api_get(
     return response["statusCode"], json.loads(response["body"])
 
 
+def _video(pipeline: Pipeline, video_id: str) -> dict[str, Any]:
+    [video] = [i for i in pipeline.items() if i["pk"]["S"] == f"VIDEO#{video_id}" and i["sk"]["S"] == "META"]
+    return video
+
+
 def _ingest_upload(pipeline: Pipeline, key: str, clip: Path) -> str:
     pipeline.s3.upload_file(str(clip), pipeline.bucket, key)
     [event] = pipeline.upload_events()
-    [record] = event["Records"]
+    [message] = event["Records"]
+    assert message["eventSource"] == "aws:sqs"
+    [record] = json.loads(message["body"])["Records"]
     assert record["eventSource"] == "aws:s3" and record["eventName"].startswith("ObjectCreated:")
-    [outcome] = pipeline.invoke("IngestFunction", event)
-    assert outcome["status"] == "READY", outcome
-    video_id: str = outcome["video_id"]
+    assert pipeline.invoke("IngestFunction", event) == {"batchItemFailures": []}
+    video_id = video_id_for_content(sha256_file(clip))
+    assert _video(pipeline, video_id)["status"]["S"] == "READY"
     return video_id
 
 
@@ -394,17 +438,21 @@ def test_an_ingest_killed_midway_and_retried_leaves_one_video_and_only_its_files
     assert len(pipeline.objects(f"derived/{video_id}/")) == 3
     assert pipeline.result_set(video_id) == {}
 
-    # WHEN the platform retries the same event: refused while the dead worker's lease runs, then done
+    # WHEN the queue delivers the same message again: refused while the dead worker's lease runs (the
+    # whole batch failed, so it stays on the queue), then done
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
     from reelmind.errors import Busy
 
-    with pytest.raises(Busy):
+    with pytest.raises(BatchProcessingError) as refused:
         pipeline.invoke("IngestFunction", event)
+    assert [type(info[1]) for info in refused.value.child_exceptions] == [Busy]
     time.sleep(LEASE_S + 0.5)
-    [outcome] = pipeline.invoke("IngestFunction", event)
+    assert pipeline.invoke("IngestFunction", event) == {"batchItemFailures": []}
     pipeline.drain()
 
     # THEN one video, one result set, and exactly the files its ingest result names
-    assert outcome == {**outcome, "video_id": video_id, "status": "READY", "duplicate": False}
+    assert _video(pipeline, video_id)["status"]["S"] == "READY"
     assert [i["pk"]["S"] for i in pipeline.items() if i["sk"]["S"] == "META"].count(f"VIDEO#{video_id}") == 1
     assert set(pipeline.result_set(video_id)) == RESULTS
     status, body = _api_get(pipeline, f"/videos/{video_id}")

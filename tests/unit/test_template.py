@@ -2,8 +2,11 @@
 
 Every function ships as an image from functions/Dockerfile, is capped by reserved concurrency, keeps its
 logs in an encrypted log group with a retention, and (when invoked asynchronously) ends a failed event in
-the dead-letter queue and its error in the on-failure queue. No policy allows `*` actions, and a `*`
-resource only for actions that take no resource ARN.
+the dead-letter queue and its error in the on-failure queue. A function polling a queue reports partial
+batch failures, and its queue is encrypted, hides a message in flight for six times the function's
+timeout, and moves one that keeps failing to its own dead-letter queue. Uploads reach ingest through such
+a queue, which only S3, for this stack's bucket and account, may send to. No policy allows `*` actions,
+and a `*` resource only for actions that take no resource ARN.
 """
 
 from __future__ import annotations
@@ -34,8 +37,21 @@ def _props(name: str) -> dict[str, Any]:
 
 
 def _is_async(name: str) -> bool:
+    """Invoked asynchronously: HTTP APIs and SQS pollers invoke their function synchronously."""
     events = (_props(name).get("Events") or {}).values()
-    return any(e["Type"] != "HttpApi" for e in events)
+    return any(e["Type"] not in {"HttpApi", "SQS"} for e in events)
+
+
+def _sqs_events(name: str) -> list[dict[str, Any]]:
+    events = (_props(name).get("Events") or {}).values()
+    return [e["Properties"] for e in events if e["Type"] == "SQS"]
+
+
+def _arn_of(value: dict[str, Any]) -> str:
+    """The logical id named by `!GetAtt X.Arn`."""
+    logical_id, attribute = value["Fn::GetAtt"]
+    assert attribute == "Arn"
+    return str(logical_id)
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
@@ -77,6 +93,70 @@ def test_each_async_function_keeps_failed_events(name: str) -> None:
             assert event["Properties"]["DeadLetterConfig"]["Arn"] == {
                 "Fn::GetAtt": ["DeadLetterQueue", "Arn"]
             }
+
+
+QUEUES = sorted(k for k, v in RESOURCES.items() if v["Type"] == "AWS::SQS::Queue")
+POLLERS = [f for f in FUNCTIONS if _sqs_events(f)]
+
+
+@pytest.mark.parametrize("name", QUEUES)
+def test_every_queue_is_encrypted(name: str) -> None:
+    props = RESOURCES[name]["Properties"]
+    assert props.get("SqsManagedSseEnabled") is True or props.get("KmsMasterKeyId")
+
+
+@pytest.mark.parametrize("name", POLLERS)
+def test_a_function_polling_a_queue_reports_partial_batch_failures_and_its_queue_dead_letters(
+    name: str,
+) -> None:
+    props = _props(name)
+    for event in _sqs_events(name):
+        assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert 1 <= event["BatchSize"] <= 5
+        window = event.get("MaximumBatchingWindowInSeconds", 0)
+        assert event["ScalingConfig"]["MaximumConcurrency"] <= props["ReservedConcurrentExecutions"]
+        queue = RESOURCES[_arn_of(event["Queue"])]["Properties"]
+        # AWS: at least six times the function's timeout (and the batching window), or a message still
+        # being worked on is delivered again
+        assert queue["VisibilityTimeout"] >= 6 * props["Timeout"] + window
+        redrive = queue["RedrivePolicy"]
+        assert 1 <= redrive["maxReceiveCount"] <= 10
+        dlq = RESOURCES[_arn_of(redrive["deadLetterTargetArn"])]["Properties"]
+        assert "RedrivePolicy" not in dlq
+        # a moved message keeps its first enqueue time: the dead-letter queue must keep it longer
+        assert dlq["MessageRetentionPeriod"] > queue.get("MessageRetentionPeriod", 345600)
+
+
+def test_uploads_reach_ingest_through_a_queue_only_the_media_bucket_may_send_to() -> None:
+    bucket = RESOURCES["MediaBucket"]
+    [config] = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert config["Event"] == "s3:ObjectCreated:*"
+    assert config["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/"}]
+    queue = _arn_of(config["Queue"])
+    [event] = _sqs_events("IngestFunction")
+    assert _arn_of(event["Queue"]) == queue
+    assert not [e for e in _props("IngestFunction")["Events"].values() if e["Type"] == "S3"]
+
+    [(policy_id, policy)] = [
+        (k, r["Properties"])
+        for k, r in RESOURCES.items()
+        if r["Type"] == "AWS::SQS::QueuePolicy" and {"Ref": queue} in r["Properties"]["Queues"]
+    ]
+    # the bucket's notification is created after the policy that lets S3 send (S3 checks it then)
+    assert policy_id in _listed(bucket["DependsOn"])
+    allows = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    [allow] = allows
+    assert allow["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert _listed(allow["Action"]) == ["sqs:SendMessage"]
+    assert allow["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+    # from this stack's bucket (by its fixed name: !GetAtt would be a cycle) in this account only
+    bucket_name = bucket["Properties"]["BucketName"]["Fn::Sub"]
+    assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == {
+        "Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{bucket_name}"
+    }
+    assert allow["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    denies = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert [s["Condition"] for s in denies] == [{"Bool": {"aws:SecureTransport": "false"}}]
 
 
 def _statements() -> Iterator[tuple[str, dict[str, Any]]]:

@@ -2,12 +2,14 @@
 
 Two things publish into it: the blob store (an S3 `ObjectCreated` notification record for every
 object written) and services (EventBridge envelopes). A runner drains it, handing each message to
-the handlers that `template.yaml` subscribes, with Lambda's asynchronous retry policy and a
-dead-letter table for messages that keep failing. Messages survive a crash of the process.
+the handlers that `template.yaml` subscribes (an S3 notification that the bucket sends to an SQS queue
+arrives wrapped in an SQS event, `sqs_event`, as Lambda's poller delivers it), with Lambda's retry
+policy and a dead-letter table for messages that keep failing. Messages survive a crash of the process.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -143,13 +145,49 @@ def s3_notification(bucket: str, info: BlobInfo, region: str) -> dict[str, Any]:
     }
 
 
+#: The account id local events carry, as in the ARNs of local resources.
+LOCAL_ACCOUNT = "000000000000"
+#: Who sent an S3 notification to a queue, as SQS records it for messages from S3.
+S3_SENDER_ID = "AIDAJHIPRHEMV73VRJEBU"
+
+
+def sqs_record(
+    body: dict[str, Any], queue: str, region: str, receive_count: int = 1, sent_at: float | None = None
+) -> dict[str, Any]:
+    """One message of an SQS event as Lambda's poller hands it over: `body` (an S3 notification) as JSON
+    text. The message id is derived from the body, so a retried message keeps its id, as SQS keeps it."""
+    text = json.dumps(body)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    sent_ms = str(int((time.time() if sent_at is None else sent_at) * 1000))
+    return {
+        "messageId": str(uuid.UUID(digest[:32])),
+        "receiptHandle": f"local-{digest[:16]}-{receive_count}",
+        "body": text,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": sent_ms,
+            "SenderId": S3_SENDER_ID,
+            "ApproximateFirstReceiveTimestamp": sent_ms,
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{region}:{LOCAL_ACCOUNT}:{queue}",
+        "awsRegion": region,
+    }
+
+
+def sqs_event(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {"Records": list(records)}
+
+
 def eventbridge_envelope(event: Event, bus_name: str, region: str) -> dict[str, Any]:
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": event.detail_type,
         "source": event.source,
-        "account": "000000000000",
+        "account": LOCAL_ACCOUNT,
         "time": _now_iso(),
         "region": region,
         "resources": [],

@@ -1,8 +1,11 @@
 """Deliver queued events to the handlers the template names, the way Lambda invokes them.
 
 Each handler module is loaded from its file by the template's `Handler` string (the library never
-imports `functions/`), once per runner, like a warm Lambda container. A failing invocation is
-retried like Lambda's asynchronous invocation (two retries), then recorded as a dead letter.
+imports `functions/`), once per runner, like a warm Lambda container. An S3 notification goes to the
+functions S3 invokes for the key, and, wrapped in an SQS event, to the functions polling a queue the
+bucket notifies for it. A failing invocation (an exception, or the message reported in
+`batchItemFailures` by a function whose SQS event has `ReportBatchItemFailures`) is retried twice, like
+Lambda's asynchronous invocation, then recorded as a dead letter.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from reelmind.adapters.local.events import LocalQueue, Message
+from reelmind.adapters.local.events import LocalQueue, Message, sqs_event, sqs_record
 from reelmind.domain.keys import decode_event_key
 from reelmind.errors import ConfigError, InvalidKey
-from reelmind.wiring import FunctionSpec, Wiring
+from reelmind.wiring import FunctionSpec, SqsTrigger, Wiring
 
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -48,6 +51,18 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class BatchItemFailed(Exception):
+    """The handler answered that it failed a message of its SQS batch: the message goes back to the queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One invocation a message makes: the function, and the queue it arrives through (None: directly)."""
+
+    spec: FunctionSpec
+    queue: SqsTrigger | None = None
 
 
 @dataclass(slots=True)
@@ -95,16 +110,45 @@ class LocalRunner:
         return self.handler(spec)(event, context)
 
     def targets(self, message: Message) -> list[FunctionSpec]:
-        if message.target is not None:
-            return [self.wiring.functions[message.target]]
+        return [d.spec for d in self.deliveries(message)]
+
+    def deliveries(self, message: Message) -> list[Delivery]:
         if message.channel == "s3":
             raw = message.body["Records"][0]["s3"]["object"]["key"]
             try:
                 key = decode_event_key(raw)
             except InvalidKey:
                 key = raw  # the handler records the refusal; routing only needs the prefix
-            return self.wiring.for_object(key)
-        return self.wiring.for_event(message.body)
+            found = [Delivery(spec) for spec in self.wiring.for_object(key)] + [
+                Delivery(spec, trigger)
+                for queue in self.wiring.queues_for_object(key)
+                for spec, trigger in self.wiring.for_queue(queue)
+            ]
+        else:
+            found = [Delivery(spec) for spec in self.wiring.for_event(message.body)]
+        if message.target is not None:
+            # a retry is for one handler only; a target the template no longer routes to is still tried
+            return [d for d in found if d.spec.logical_id == message.target] or [
+                Delivery(self.wiring.functions[message.target])
+            ]
+        return found
+
+    def deliver(self, delivery: Delivery, message: Message) -> None:
+        """Invoke the handler with the message in the shape its trigger delivers; raise if it failed."""
+        if delivery.queue is None:
+            self.invoke(delivery.spec, message.body)
+            return
+        record = sqs_record(
+            message.body, delivery.queue.queue, self.queue.region, receive_count=message.attempts + 1
+        )
+        response = self.invoke(delivery.spec, sqs_event([record]))
+        if not delivery.queue.report_batch_item_failures or not isinstance(response, dict):
+            return  # without ReportBatchItemFailures Lambda deletes the batch whatever the answer
+        failed = [f.get("itemIdentifier") for f in response.get("batchItemFailures") or []]
+        if failed:
+            raise BatchItemFailed(
+                f"{delivery.spec.logical_id} reported message {record['messageId']} as a batch item failure"
+            )
 
     def run_until_idle(self, max_messages: int = 100_000) -> RunStats:
         stats = RunStats()
@@ -112,9 +156,10 @@ class LocalRunner:
             message = self.queue.pop()
             if message is None:
                 break
-            for spec in self.targets(message):
+            for delivery in self.deliveries(message):
+                spec = delivery.spec
                 try:
-                    self.invoke(spec, message.body)
+                    self.deliver(delivery, message)
                 except Exception as exc:
                     stats.failed_attempts += 1
                     if message.attempts + 1 < self.max_attempts:
