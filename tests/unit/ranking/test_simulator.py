@@ -74,10 +74,11 @@ def test_labels_from_events_agree_with_the_oracle(examples: Examples, sim: SimLo
 
 
 def test_long_views_are_exactly_the_draws_and_only_after_a_play(world: World, sim: SimLog) -> None:
-    imps = label_impressions(sim.log, world.videos.table.durations())
+    durations = world.videos.table.durations()
+    imps = label_impressions(sim.log, durations)
     clicked = imps.labels[:, 0] > 0
     assert not (imps.labels[~clicked, 1:] > 0).any()
-    duration = np.array([world.videos.table.durations()[v] for v in imps.video_id])
+    duration = np.array([durations[v] for v in imps.video_id])
     long_view = imps.labels[:, 1] > 0
     assert (imps.watch_s[long_view] >= long_view_threshold(duration[long_view])).all()
     assert (imps.watch_s[clicked & ~long_view] < long_view_threshold(duration[clicked & ~long_view])).all()
