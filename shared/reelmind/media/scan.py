@@ -144,13 +144,14 @@ class _State:
     def add_video(self, frame: av.VideoFrame, stride: int, max_candidates: int) -> int:
         if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
             frame = frame.reformat(width=frame.width // 2 * 2, height=frame.height // 2 * 2, format="yuv420p")
-        self.features.add(*(_plane(frame, i) for i in range(3)))
+        planes = _planes(frame)
+        self.features.add(*planes)
         t = float(frame.time) if frame.time is not None else self.n / 30.0
         if self._t0 is None:
             self._t0 = t
         self.times.append(t - self._t0)
         if self.n % stride == 0:
-            self.candidates.append(_candidate(frame, self.n, t - self._t0))
+            self.candidates.append(_candidate(frame, planes, self.n, t - self._t0))
             if len(self.candidates) > max_candidates:
                 self.candidates = self.candidates[::2]
                 stride *= 2
@@ -245,19 +246,24 @@ def _area(planes: np.ndarray, width: int, height: int) -> np.ndarray:
     return out
 
 
-def _plane(frame: av.VideoFrame, index: int) -> np.ndarray:
-    plane = frame.planes[index]
-    buf: np.ndarray = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
-    return buf[:, : plane.width]
+def _planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of a yuv420p frame's Y, U and V planes, without their row padding."""
+    out = []
+    for plane in frame.planes:  # `planes` builds new objects at every access: read it once
+        buf: np.ndarray = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
+        out.append(buf[:, : plane.width])
+    y, u, v = out
+    return y, u, v
 
 
-def _candidate(frame: av.VideoFrame, index: int, time_s: float) -> Candidate:
+def _candidate(
+    frame: av.VideoFrame, planes: tuple[np.ndarray, np.ndarray, np.ndarray], index: int, time_s: float
+) -> Candidate:
     w, h = frame.width, frame.height
     scale = min(1.0, MAX_CANDIDATE_SIDE / max(w, h))
     if scale < 1.0:
         w, h = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2
-        frame = frame.reformat(width=w, height=h, format="yuv420p")
+        planes = _planes(frame.reformat(width=w, height=h, format="yuv420p"))
     # Views, not copies: they keep the decoded frame alive, and the decoder hands out a fresh buffer for
     # every frame, so the pixels stay as decoded. Thinning the pool releases the frames it drops.
-    y, u, v = (_plane(frame, i) for i in range(3))
-    return Candidate(frame=index, time_s=time_s, planes=(y, u, v), width=w, height=h)
+    return Candidate(frame=index, time_s=time_s, planes=planes, width=w, height=h)
