@@ -206,3 +206,12 @@ def test_a_damaged_pointer_keeps_the_loaded_ranker(
         assert reader.ranker() is loaded
     finally:
         store.blobs.put_bytes(POINTER, saved)
+
+
+def test_a_store_that_cannot_be_read_gives_no_ranker_instead_of_an_error(tmp_path: Path) -> None:
+    class Denied(FolderBlobStore):
+        def head(self, key: str) -> None:  # type: ignore[override]
+            raise PermissionError("AccessDenied")
+
+    reader = RankerStore(Denied(tmp_path / "blobs"), check_every_s=0.0)
+    assert reader.ranker() is None and reader.cold_start() is None

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from reelmind.errors import ReelMindError
 from reelmind.ports import BlobStore
 from reelmind.ranking.coldstart import ColdStartModel
 from reelmind.ranking.serve import OnnxRanker
@@ -129,8 +128,10 @@ class RankerStore:
                     self._loaded = None
                 elif self._loaded is None or self._loaded.version != version:
                     self._loaded = self.load(version)
-            except (ReelMindError, ValueError, KeyError) as e:
-                # serving goes on with what it has (or the feed's default ranker) until the next check
+            except Exception as e:
+                # Any failure of this optional upgrade (a denied read on AWS is a bare ClientError, a damaged
+                # file a ValueError) must not fail a feed request: serving goes on with what it has (or the
+                # feed's default ranker) until the next check.
                 log.warning(
                     "cannot read the promoted ranker (%s); keeping %s",
                     e,
