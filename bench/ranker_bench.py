@@ -20,6 +20,7 @@ multi-task model, one CPU thread.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections import defaultdict
 
@@ -139,7 +140,8 @@ def main() -> None:
         f"- multi-task beats popularity on every task: {'yes' if beats else 'NO'}; click AUC gap to the oracle "
         f"{gap:.4f} ({'within' if gap <= 0.02 else 'NOT within'} 0.02)",
         f"- cold start, Spearman of predicted early engagement and true appeal of 500 new videos: {cell('coldstart')}",
-        f"- training throughput (multi-task, one CPU thread): {np.median(out['throughput']):,.0f} samples/s",
+        f"- training throughput (multi-task, one CPU thread): {np.median(out['throughput']):,.0f} samples/s "
+        f"(load average at the end of the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
     ]
     body = "\n".join(lines)
     print(body)
