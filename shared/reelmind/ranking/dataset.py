@@ -38,6 +38,9 @@ LONG_VIEW_FRACTION = 0.9
 ATTRIBUTION_S = 6 * 3600.0
 #: how many past plays an example's history keeps (most recent last)
 HISTORY_LEN = 100
+#: the user's own counters cover their last this many impressions: what the feed's window of recent
+#: events (`InteractionStore.history`, 200 events) holds, so training and serving count alike
+USER_WINDOW = 100
 #: the long-view counter of `VideoStats` as the interaction stores keep it: plain watch time, since a store
 #: does not know durations (their `REELMIND_LONG_VIEW_S` default); replayed counters follow the same rule
 COUNTER_LONG_VIEW_S = 10.0
@@ -416,8 +419,9 @@ def build_examples(
         he_rows = np.where(valid, p_eng[take] if len(p_eng) else 0.0, 0.0)
         hist_idx[has] = hi_rows
         hist_eng[has] = he_rows
-    group_impressions = _count_before(imps.user_id, imps.at, group_user, group_at)
-    group_plays = _count_before(imps.user_id[plays], imps.at[plays], group_user, group_at)
+    group_impressions, group_plays = _recent_counts(
+        imps.user_id, imps.at, imps.labels[:, 0] > 0, group_user, group_at, USER_WINDOW
+    )
     return Examples(
         videos=videos,
         row_video=row_video,
@@ -436,21 +440,31 @@ def build_examples(
     )
 
 
-def _count_before(
-    users: np.ndarray, at: np.ndarray, query_users: np.ndarray, query_at: np.ndarray
-) -> np.ndarray:
-    """For each (user, time) query, how many (users, at) rows of that user are strictly earlier."""
-    out = np.zeros(len(query_users), np.int64)
-    if len(users) == 0 or len(query_users) == 0:
-        return out
-    _names, inverse = np.unique(np.concatenate([users, query_users]).astype(str), return_inverse=True)
+def _recent_counts(
+    users: np.ndarray,
+    at: np.ndarray,
+    played: np.ndarray,
+    query_users: np.ndarray,
+    query_at: np.ndarray,
+    window: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each (user, time) query: how many of that user's impressions strictly earlier, at most the last
+    `window`, and how many of those were played."""
+    n = len(query_users)
+    if len(users) == 0 or n == 0:
+        return np.zeros(n, np.int64), np.zeros(n, np.int64)
+    _, inverse = np.unique(np.concatenate([users, query_users]).astype(str), return_inverse=True)
     row_user, query_user = inverse[: len(users)], inverse[len(users) :]
     base = min(float(at.min()), float(query_at.min()))
     span = max(float(at.max()), float(query_at.max())) - base + 1.0
-    keys = np.sort(row_user * span + (at - base))
-    starts = np.searchsorted(keys, query_user * span, side="left")
-    out[:] = np.searchsorted(keys, query_user * span + (query_at - base), side="left") - starts
-    return out
+    keys = row_user * span + (at - base)
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    cum_played = np.r_[0, np.cumsum(played[order].astype(np.int64))]
+    first = np.searchsorted(keys, query_user * span, side="left")
+    end = np.searchsorted(keys, query_user * span + (query_at - base), side="left")
+    start = np.maximum(first, end - window)
+    return (end - start).astype(np.int64), (cum_played[end] - cum_played[start]).astype(np.int64)
 
 
 def history_from_events(
@@ -469,7 +483,8 @@ def history_from_events(
     played_all = np.flatnonzero(imps.labels[:, 0] > 0)
     played = played_all[-limit:]
     ids = tuple(str(v) for v in imps.video_id[played])
-    impressions, plays = len(imps), len(played_all)
+    recent = imps.labels[-USER_WINDOW:, 0]
+    impressions, plays = len(recent), int((recent > 0).sum())
     if not ids:
         return UserHistory(user_id=user_id, impressions=impressions, plays=plays)
     return UserHistory(

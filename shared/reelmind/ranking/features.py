@@ -10,7 +10,8 @@ both fill a `FeatureInput` and call `encode`. Pure numpy.
   - popularity: log1p of each `VideoStats` counter / 10, and plays, long views, likes, follows per
     impression (each / (impressions + 10), so a video few have seen stays near 0);
   - the video's embedding;
-  - the user: log1p(impressions so far) / 10 and their play rate (plays + 3.5) / (impressions + 10);
+  - the user, over their last `dataset.USER_WINDOW` impressions: log1p(impressions) / 10 and the play
+    rate (plays + 3.5) / (impressions + 10);
   - recent interest: log1p(history length) / 5, the mean and the max cosine of the candidate to the
     last `spec.recent` played videos, and the share of them in the candidate's category;
   - long-term interest (`spec.long_term`), search-based as in SIM (Pi et al., 2020): from the whole

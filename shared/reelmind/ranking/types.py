@@ -57,7 +57,7 @@ class UserHistory:
     embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (n, dim)
     engagement: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (n,) 0..1 per video
     categories: tuple[str, ...] = ()  # category of each history video
-    impressions: int = 0  # every impression the user has had (not only those in the history)
+    impressions: int = 0  # the user's recent impressions (at most the last 100: ranking.dataset.USER_WINDOW)
     plays: int = 0  # ... and how many of them they played
 
     @property

@@ -156,3 +156,25 @@ def test_history_from_events_matches_training(examples: object) -> None:
     assert history.embeddings.shape == (2, 4)
     assert (history.impressions, history.plays) == (2, 2)
     assert history_from_events("nobody", events, videos).is_new
+
+
+def test_a_users_own_counters_cover_their_last_hundred_impressions_in_training_and_serving() -> None:
+    videos = {f"v{i}": _video(f"v{i}", 30.0) for i in range(131)}
+    events = []
+    for i in range(131):  # one impression per request; every third one played
+        at = T + 100.0 * i
+        events.append(
+            _ev(2 * i, "u", f"v{i}", InteractionType.IMPRESSION, at, position=0, request_id=f"q{i}")
+        )
+        if i % 3 == 0:
+            events.append(
+                _ev(2 * i + 1, "u", f"v{i}", InteractionType.PLAY, at + 5, watch_s=3.0, request_id=f"q{i}")
+            )
+    ex = build_examples(EventLog.from_interactions(events), VideoTable.of(videos.values()))
+    last = ex.row_group[-1]  # before the 131st request: 130 impressions, of which the last 100 count
+    plays_in_last_100 = sum(1 for i in range(30, 130) if i % 3 == 0)
+    assert (ex.group_impressions[last], ex.group_plays[last]) == (100, plays_in_last_100)
+    g10 = ex.row_group[10]
+    assert (ex.group_impressions[g10], ex.group_plays[g10]) == (10, 4)
+    served = history_from_events("u", [e for e in events if e.at < T + 100.0 * 130], videos)
+    assert (served.impressions, served.plays) == (100, plays_in_last_100)
