@@ -1,15 +1,19 @@
 """One decoding pass over a video: per-frame features for shot detection, keyframe candidates, audio.
 
 Decoding dominates ingest time, so everything that needs pixels or samples happens in this single
-demux loop, and the per-frame work is kept small: a strided view of each plane is copied (a few kB)
-and the features, histograms and change scores are computed a chunk of frames at a time. Candidates
-for keyframes keep the decoded 4:2:0 planes themselves, without a copy, at a bounded count (the
-sampling stride doubles when a long video would exceed it), so memory stays flat with duration.
+demux loop. It runs on a thread of its own, a few frames ahead of the analysis, and the per-frame
+work is kept small: a strided view of each plane is copied (a few kB) and the features, histograms
+and change scores are computed a chunk of frames at a time. Candidates for keyframes keep the
+decoded 4:2:0 planes themselves, without a copy, at a bounded count (the sampling stride doubles
+when a long video would exceed it), so memory stays flat with duration.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,28 +93,20 @@ def scan(
         fps = float(vs.average_rate or vs.guessed_rate or 25)
         stride = max(1, round(fps / config.candidates_per_second))
         state = _State(expected_frames)
-        audio_chunks: list[np.ndarray] = []
         resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE) if audio_stream else None
         streams = [vs] + ([audio_stream] if audio_stream is not None else [])
-        decode_errors = 0
+        decoder = _Decoder(container, streams, resampler)
+        decoder.start()
         try:
-            for packet in container.demux(*streams):
-                try:
-                    frames = packet.decode()
-                except av.error.InvalidDataError:
-                    decode_errors += 1
-                    continue
-                for frame in frames:
-                    if isinstance(frame, av.VideoFrame):
-                        stride = state.add_video(frame, stride, config.max_candidates)
-                        if progress is not None and state.n % 30 == 0:
-                            progress(30)
-                    elif resampler is not None and isinstance(frame, av.AudioFrame):
-                        audio_chunks.extend(f.to_ndarray()[0] for f in resampler.resample(frame))
-            if resampler is not None:
-                audio_chunks.extend(f.to_ndarray()[0] for f in resampler.resample(None))
+            while (frame := decoder.next_frame()) is not None:
+                stride = state.add_video(frame, stride, config.max_candidates)
+                if progress is not None and state.n % 30 == 0:
+                    progress(30)
         except av.error.FFmpegError as exc:
             raise CorruptMedia(f"decoding failed after {state.n} frames: {exc}") from None
+        finally:
+            decoder.stop()
+        decode_errors, audio_chunks = decoder.errors, decoder.audio
     if state.n == 0:
         raise CorruptMedia("no video frame could be decoded; the file is damaged or truncated")
     if expected_frames and state.n < 0.9 * expected_frames - 2:
@@ -129,6 +125,70 @@ def scan(
         audio=audio,
         decode_errors=decode_errors,
     )
+
+
+class _Decoder:
+    """Demuxes and decodes on a thread of its own, a few frames ahead of the thread that analyses them.
+
+    PyAV releases the GIL while FFmpeg decodes, so decoding goes on while the analysing thread works on
+    earlier frames or waits for a core, instead of stopping whenever that thread is busy. Audio is
+    resampled here too. Errors are handed over and raised by `next_frame`.
+    """
+
+    AHEAD = 32  # frames decoded before the analysing thread must take one
+
+    def __init__(
+        self,
+        container: av.container.InputContainer,
+        streams: Sequence[av.stream.Stream],
+        resampler: av.AudioResampler | None,
+    ) -> None:
+        self.errors = 0  # packets the decoder rejected
+        self.audio: list[np.ndarray] = []
+        self._container, self._streams, self._resampler = container, streams, resampler
+        self._queue: queue.Queue[av.VideoFrame | BaseException | None] = queue.Queue(self.AHEAD)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scan-decode", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def next_frame(self) -> av.VideoFrame | None:
+        """The next video frame in presentation order, or None at the end."""
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def stop(self) -> None:
+        """Stop early if the analysis failed, and wait for the thread: the container is closed next."""
+        self._stopping.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)  # unblock a thread waiting to hand over a frame
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            for packet in self._container.demux(*self._streams):
+                if self._stopping.is_set():
+                    return
+                try:
+                    frames = packet.decode()
+                except av.error.InvalidDataError:
+                    self.errors += 1
+                    continue
+                for frame in frames:
+                    if isinstance(frame, av.VideoFrame):
+                        self._queue.put(frame)
+                    elif self._resampler is not None and isinstance(frame, av.AudioFrame):
+                        self.audio.extend(f.to_ndarray()[0] for f in self._resampler.resample(frame))
+            if self._resampler is not None:
+                self.audio.extend(f.to_ndarray()[0] for f in self._resampler.resample(None))
+        except BaseException as exc:  # handed to the analysing thread, which raises it
+            self._queue.put(exc)
+        else:
+            self._queue.put(None)
 
 
 class _State:
