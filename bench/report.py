@@ -35,12 +35,22 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def command() -> str:
+    """The command line that ran the benchmark, as a reader would type it from the repository root."""
+    script, args = Path(sys.argv[0]).resolve(), sys.argv[1:]
+    try:
+        module = ".".join(script.relative_to(DOC.parents[1]).with_suffix("").parts)
+    except ValueError:
+        return " ".join([Path(sys.executable).name, *sys.argv])
+    return " ".join(["python", "-m", module, *args])
+
+
 def write_section(name: str, body: str) -> None:
     DOC.parent.mkdir(parents=True, exist_ok=True)
     text = DOC.read_text() if DOC.exists() else HEADER
     stamp = (
         f"- machine: {machine()}\n"
-        f"- command: `{' '.join([Path(sys.executable).name, *sys.argv])}`\n"
+        f"- command: `{command()}`\n"
         f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}\n\n"
     )
     section = f"<!-- bench:{name} -->\n## {name}\n\n{stamp}{body.strip()}\n<!-- /bench:{name} -->\n"
