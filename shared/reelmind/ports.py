@@ -201,6 +201,50 @@ class JobRunner(Protocol):
         ...
 
 
+#: What a training run can end as (SageMaker's `TrainingJobStatus`); `InProgress` until then.
+TRAINING_COMPLETED, TRAINING_IN_PROGRESS = "Completed", "InProgress"
+TRAINING_ENDED = frozenset({"Completed", "Failed", "Stopped"})
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingRequest:
+    """One training run, its data and its model as blob keys (the layout SageMaker training uses)."""
+
+    name: str  # one run per name (derived from the model version): starting it again starts nothing
+    input_prefix: str  # the `train` channel: what `infra/sagemaker/train/train.py` reads
+    output_prefix: str  # the model folder is packed to `model_archive_key(output_prefix, name)`
+    hyperparameters: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingState:
+    name: str
+    status: str  # "InProgress", or one of TRAINING_ENDED
+    reason: str = ""  # why it failed or stopped
+
+    @property
+    def ended(self) -> bool:
+        return self.status in TRAINING_ENDED
+
+
+def model_archive_key(output_prefix: str, name: str) -> str:
+    """Where a run's model folder lands, packed, as SageMaker writes it: `<output>/<job>/output/model.tar.gz`."""
+    return f"{output_prefix}{name}/output/model.tar.gz"
+
+
+class TrainingRunner(Protocol):
+    """Runs a training entry point on a data prefix (a SageMaker training job, or a local process)."""
+
+    def start(self, request: TrainingRequest) -> TrainingState:
+        """Start the run, or report the run of that name already started. A runner that trains while
+        the caller waits (the local one) returns the ended state."""
+        ...
+
+    def state(self, name: str) -> TrainingState:
+        """The run's state now; `NotFound` for a name never started."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Stored:
     """What `InteractionStore.put_events` did with a batch."""

@@ -21,10 +21,10 @@ from reelmind.ports import (
     JobStore,
     ResultStore,
     TextIndex,
+    TrainingRunner,
     VectorIndex,
 )
 from reelmind.ranking.store import RankerStore
-from reelmind.ranking.trainers import Trainer
 from reelmind.services.analysis import AnalysisService, Analyzer
 from reelmind.services.catalog import CatalogService, UploadPolicy
 from reelmind.services.embed import SEMANTIC, SEMANTIC_DIM, VISUAL_DIM, SemanticEmbedder
@@ -160,22 +160,34 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
             blobs,
             interactions.export,
             feature_store.get_features,
-            _trainer(settings),
+            _training(settings, blobs),
             rankers,
-            RetrainConfig(window_s=settings.retrain_window_days * 86400.0),
+            RetrainConfig(
+                window_s=settings.retrain_window_days * 86400.0, job_prefix=settings.training_job_prefix
+            ),
         ),
         local=local,
     )
 
 
-def _trainer(settings: Settings) -> Trainer:
-    """Locally, the SageMaker training entry point as a process of its own (when this is a source
-    checkout); otherwise, and on AWS, training in this process (the function's image carries torch)."""
-    from reelmind.ranking.trainers import ENTRY_POINT, SubprocessTrainer, in_process
+def _training(settings: Settings, blobs: BlobStore) -> TrainingRunner:
+    """Locally, the SageMaker training entry point as a process of its own (in this process when this is
+    not a source checkout), while the caller waits; on AWS, SageMaker training jobs."""
+    if settings.backend == "aws":
+        from reelmind.adapters.aws.training import SageMakerTrainingRunner
 
-    if settings.backend == "local" and ENTRY_POINT.exists():
-        return SubprocessTrainer(ENTRY_POINT)
-    return in_process
+        assert settings.bucket
+        return SageMakerTrainingRunner(
+            settings.bucket,
+            settings.training_image,
+            settings.training_role_arn,
+            settings.training_instance_type,
+        )
+    from reelmind.adapters.local.training import LocalTrainingRunner
+    from reelmind.ranking.trainers import ENTRY_POINT, SubprocessTrainer, Trainer, in_process
+
+    trainer: Trainer = SubprocessTrainer(ENTRY_POINT) if ENTRY_POINT.exists() else in_process
+    return LocalTrainingRunner(blobs, trainer)
 
 
 def _job_store(settings: Settings) -> JobStore:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,11 @@ class Settings:
     # the ranker: how often serving re-reads models/ranker/current.json, the days retraining reads
     ranker_check_s: float = 60.0
     retrain_window_days: float = 14.0
+    # ranker training jobs (aws): image, execution role, instance type, and the prefix of their names
+    training_image: str | None = None
+    training_role_arn: str | None = None
+    training_instance_type: str = "ml.m5.large"
+    training_job_prefix: str = "reelmind-local-ranker-"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -120,6 +126,12 @@ class Settings:
             feed_refresh_s=_float(env, "REELMIND_FEED_REFRESH_S", 2.0),
             ranker_check_s=_float(env, "REELMIND_RANKER_CHECK_S", 60.0),
             retrain_window_days=_float(env, "REELMIND_RETRAIN_WINDOW_DAYS", 14.0),
+            training_image=env.get("REELMIND_TRAINING_IMAGE") or None,
+            training_role_arn=env.get("REELMIND_TRAINING_ROLE_ARN") or None,
+            training_instance_type=env.get("REELMIND_TRAINING_INSTANCE_TYPE") or "ml.m5.large",
+            training_job_prefix=_job_prefix(
+                env.get("REELMIND_TRAINING_JOB_PREFIX") or "reelmind-local-ranker-"
+            ),
         )
         if backend == "aws":
             missing = [
@@ -141,6 +153,13 @@ class Settings:
 def _base_path(raw: str) -> str:
     if not raw.startswith("/") or any(c.isspace() for c in raw):
         raise ConfigError(f"REELMIND_API_BASE_PATH must be a path like /dev, not {raw!r}")
+    return raw
+
+
+def _job_prefix(raw: str) -> str:
+    """SageMaker job names are letters, digits and hyphens, 63 at most; a version adds 16."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,46}", raw):
+        raise ConfigError(f"REELMIND_TRAINING_JOB_PREFIX must be letters, digits and hyphens, not {raw!r}")
     return raw
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from reelmind.adapters.local.blobs import FolderBlobStore
+from reelmind.adapters.local.training import LocalTrainingRunner
 from reelmind.ranking.dataset import EventLog, to_parquet
 from reelmind.ranking.serve import OnnxRanker
 from reelmind.ranking.simulator import SimConfig, World, make_world, simulate
@@ -65,7 +66,12 @@ def setup(
 
     store = RankerStore(blobs, check_every_s=0.0)
     service = RetrainService(
-        blobs, SimulatedExport(blobs, log), features, in_process, store, RetrainConfig(hyperparameters=HPS)
+        blobs,
+        SimulatedExport(blobs, log),
+        features,
+        LocalTrainingRunner(blobs, in_process),
+        store,
+        RetrainConfig(hyperparameters=HPS),
     )
     return service, store, float(log.at.max()) + 1.0
 
@@ -75,7 +81,12 @@ def first(setup: tuple[RetrainService, RankerStore, float]) -> RetrainReport:
     service, store, now = setup
     # the first model is trained by the SageMaker entry point, run as a local process
     subprocess_service = RetrainService(
-        service.blobs, service.export, service.features, SubprocessTrainer(), store, service.config
+        service.blobs,
+        service.export,
+        service.features,
+        LocalTrainingRunner(service.blobs, SubprocessTrainer()),
+        store,
+        service.config,
     )
     return subprocess_service.run(now - 3600.0)
 
@@ -156,7 +167,9 @@ def test_serving_rereads_the_pointer_at_most_every_interval(
 def test_no_events_no_model(tmp_path: Path) -> None:
     blobs = FolderBlobStore(tmp_path / "blobs")
     store = RankerStore(blobs)
-    service = RetrainService(blobs, lambda start, end: [], lambda ids: {}, in_process, store)
+    service = RetrainService(
+        blobs, lambda start, end: [], lambda ids: {}, LocalTrainingRunner(blobs, in_process), store
+    )
     report = service.run(1_800_000_000.0)
     assert not report.promoted and report.version is None
     assert store.current_version() is None and store.ranker() is None and store.cold_start() is None

@@ -6,6 +6,7 @@ models/ranker/<version>/ranker.onnx      the multi-task model (its feature spec 
 models/ranker/<version>/coldstart.json   the cold-start model
 models/ranker/<version>/metrics.json     holdout metrics and the promotion decision
 models/ranker/current.json               {"version", "promoted_at", "metrics"}: the one that serves
+models/ranker/training/<job>/output/     what a training run leaves (model.tar.gz), before it is a version
 ```
 A version's files are written before the pointer moves, so a reader never sees a pointer to a half
 written version. `RankerStore.ranker()` and `.cold_start()` are what the feed calls on every request:
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 PREFIX = "models/ranker/"
 POINTER = PREFIX + "current.json"
 RANKER_FILE, COLDSTART_FILE, METRICS_FILE = "ranker.onnx", "coldstart.json", "metrics.json"
+#: where training runs write their packed model folder (not a version)
+TRAINING_OUTPUT = PREFIX + "training/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +104,8 @@ class RankerStore:
 
     def versions(self) -> list[str]:
         found = {info.key[len(PREFIX) :].split("/", 1)[0] for info in self.blobs.list(PREFIX)}
-        return sorted(v for v in found if v and not v.endswith(".json"))
+        staging = TRAINING_OUTPUT[len(PREFIX) :].rstrip("/")
+        return sorted(v for v in found if v and not v.endswith(".json") and v != staging)
 
     def metrics(self, version: str) -> dict[str, Any]:
         key = f"{PREFIX}{version}/{METRICS_FILE}"

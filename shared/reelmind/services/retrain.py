@@ -1,24 +1,36 @@
 """Retraining the ranker on a schedule: export, train, evaluate, and promote only a model that is not worse.
 
-One run:
+`start`:
 1. export the interaction log of the last `window_s` (an injected callable: `InteractionService.export`,
    which writes Parquet files and returns their blob keys) and read it back;
 2. read the features of every video in it (the FeatureStore's `get_features`);
-3. label and replay it (`ranking.dataset.build_examples`) and hold out the latest `holdout_fraction` of
-   impressions in time;
-4. train on the rest with the injected trainer (in process, the SageMaker entry point as a local
-   process, or a training job), which writes `ranker.onnx` and `coldstart.json`;
+3. label and replay it (`ranking.dataset.build_examples`) to check there is enough to train on, and pick
+   the start of the holdout: the latest `holdout_fraction` of impressions in time;
+4. write the training set under `exports/ranker/<version>/` (`events/*.parquet`, `videos.npz`,
+   `config.json` with the holdout start and the hyperparameters: what the training entry point reads)
+   and start the training run `<job_prefix><version>` on it with the `TrainingRunner` (a SageMaker
+   training job, or the entry point as a local process), which packs `ranker.onnx` and `coldstart.json`
+   into `models/ranker/training/<job>/output/model.tar.gz`.
+
+`finish`, when the run has ended (SageMaker's completion event; at once for a local run):
 5. score the holdout with the candidate as it would serve, with the current promoted model, and with the
    popularity ranker (AUC and GAUC per task);
 6. write the version under `models/ranker/<version>/` and move `models/ranker/current.json` to it only
    when it beats popularity on mean AUC and its mean AUC is not below the current model's by more than
-   `tolerance`. Otherwise the current model stays, and the refused version's metrics say why.
+   `tolerance`. Otherwise the current model stays, and the refused version's metrics say why. A run that
+   failed or was stopped is recorded (its version's metrics.json with the reason) and promotes nothing.
+   A version already decided is not decided again (a repeated completion event).
+
+`run` does both, waiting for the run in between (`reelmind retrain`). A runner that trains while the
+caller waits (the local one) makes `start` finish at once.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,18 +41,31 @@ from typing import Any
 
 import numpy as np
 
-from reelmind.ports import BlobStore
+from reelmind.errors import InputError
+from reelmind.ports import (
+    TRAINING_COMPLETED,
+    BlobStore,
+    TrainingRequest,
+    TrainingRunner,
+    TrainingState,
+    model_archive_key,
+)
 from reelmind.ranking.dataset import EventLog, VideoTable, build_examples, from_parquet
 from reelmind.ranking.evaluation import popularity_metrics, ranker_metrics
-from reelmind.ranking.pipeline import CONFIG_FILE, EVENTS_DIR, VIDEOS_FILE, write_videos
+from reelmind.ranking.pipeline import CONFIG_FILE, EVENTS_DIR, VIDEOS_FILE, read_data, write_videos
 from reelmind.ranking.serve import OnnxRanker
-from reelmind.ranking.store import RankerStore
-from reelmind.ranking.trainers import Trainer
+from reelmind.ranking.store import COLDSTART_FILE, RANKER_FILE, TRAINING_OUTPUT, RankerStore
 from reelmind.ranking.types import VideoFeatures
 
 log = logging.getLogger(__name__)
 
 DAY_S = 86_400.0
+#: where each version's training set is written (the training job's `train` channel)
+TRAINING_DATA = "exports/ranker/"
+
+
+class NotATrainingRun(InputError):
+    """A training run that this retraining did not start (another name)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +74,9 @@ class RetrainConfig:
     holdout_fraction: float = 0.2
     tolerance: float = 0.002
     hyperparameters: dict[str, Any] = field(default_factory=lambda: {"epochs": 4})
+    job_prefix: str = "reelmind-local-ranker-"  # training runs are named <job_prefix><version>
+    poll_s: float = 30.0  # how often `run` asks a runner that trains elsewhere whether it has ended
+    max_wait_s: float = 4 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +90,7 @@ class RetrainReport:
     popularity: dict[str, float] = field(default_factory=dict)
     examples: int = 0
     holdout: int = 0
+    job: str | None = None  # the training run, while it runs or when it failed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,22 +102,42 @@ class RetrainService:
         blobs: BlobStore,
         export: Callable[[float, float], list[str]],
         features: Callable[[Sequence[str]], Mapping[str, VideoFeatures]],
-        trainer: Trainer,
+        training: TrainingRunner,
         store: RankerStore,
         config: RetrainConfig | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.blobs = blobs
         self.export = export
         self.features = features
-        self.trainer = trainer
+        self.training = training
         self.store = store
         self.config = config or RetrainConfig()
         self.clock = clock
+        self.sleep = sleep
 
     def run(
         self, now: float | None = None, hyperparameters: Mapping[str, Any] | None = None
     ) -> RetrainReport:
+        """Start a retraining, wait for its training run to end, and finish it."""
+        report = self.start(now, hyperparameters)
+        if report.job is None or report.version is None or self.store.metrics(report.version):
+            return report  # nothing to train on, or already decided
+        deadline = self.clock() + self.config.max_wait_s
+        state = self.training.state(report.job)
+        while not state.ended and self.clock() < deadline:
+            self.sleep(self.config.poll_s)
+            state = self.training.state(report.job)
+        if not state.ended:
+            return report
+        return self.finish(state)
+
+    def start(
+        self, now: float | None = None, hyperparameters: Mapping[str, Any] | None = None
+    ) -> RetrainReport:
+        """Export, write the training set and start its training run (finished at once when the run has
+        ended by the time `start` returns, as a local one has)."""
         now = self.clock() if now is None else now
         keys = self.export(now - self.config.window_s, now)
         parts = [self.blobs.get_bytes(k) for k in keys]
@@ -103,23 +152,66 @@ class RetrainService:
         if len(examples) < 10:
             return RetrainReport(None, False, f"only {len(examples)} labelled impressions")
         holdout_start = float(np.quantile(examples.now, 1.0 - self.config.holdout_fraction))
-        holdout = examples.take(np.flatnonzero(examples.now >= holdout_start))
+        holdout = int((examples.now >= holdout_start).sum())
         version = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
         hps = {**self.config.hyperparameters, **(hyperparameters or {})}
 
+        data = f"{TRAINING_DATA}{version}/"
+        for i, part in enumerate(parts):
+            self.blobs.put_bytes(f"{data}{EVENTS_DIR}/part-{i:05d}.parquet", part, "application/octet-stream")
         with tempfile.TemporaryDirectory(prefix="reelmind-retrain-") as tmp:
-            train_dir, model_dir = Path(tmp) / "train", Path(tmp) / "model"
-            (train_dir / EVENTS_DIR).mkdir(parents=True)
-            for i, part in enumerate(parts):
-                (train_dir / EVENTS_DIR / f"part-{i:05d}.parquet").write_bytes(part)
-            write_videos(train_dir / VIDEOS_FILE, videos)
-            (train_dir / CONFIG_FILE).write_text(
-                json.dumps({"holdout_start": holdout_start, "version": version})
+            write_videos(Path(tmp) / VIDEOS_FILE, videos)
+            self.blobs.put_file(data + VIDEOS_FILE, Path(tmp) / VIDEOS_FILE, "application/octet-stream")
+        config = {"holdout_start": holdout_start, "version": version, "hyperparameters": hps}
+        self.blobs.put_bytes(data + CONFIG_FILE, json.dumps(config).encode(), "application/json")
+
+        name = self.config.job_prefix + version
+        state = self.training.start(TrainingRequest(name, data, TRAINING_OUTPUT, hps))
+        if state.ended:
+            return self.finish(state)
+        log.info("ranker %s: training run %s started", version, name)
+        return RetrainReport(
+            version, False, f"training run {name} started", examples=len(examples), holdout=holdout, job=name
+        )
+
+    def finish(self, state: TrainingState) -> RetrainReport:
+        """Evaluate the model of an ended training run and promote it, or refuse it; record a failed run."""
+        if not state.name.startswith(self.config.job_prefix):
+            raise NotATrainingRun(
+                f"training run {state.name!r} is not a ranker retraining ({self.config.job_prefix}*)"
             )
-            self.trainer(train_dir, model_dir, hps)
-            ranker_bytes = (model_dir / "ranker.onnx").read_bytes()
-            cold = model_dir / "coldstart.json"
-            cold_bytes = cold.read_bytes() if cold.exists() else None
+        version = state.name[len(self.config.job_prefix) :]
+        recorded = self.store.metrics(version)
+        if "promoted" in recorded:  # decided already: a repeated completion event changes nothing
+            fields = set(RetrainReport.__dataclass_fields__)
+            return RetrainReport(**{k: v for k, v in recorded.items() if k in fields})
+        if not state.ended:
+            raise ValueError(f"training run {state.name} has not ended ({state.status})")
+        if state.status != TRAINING_COMPLETED:
+            report = RetrainReport(
+                version,
+                False,
+                f"training {state.status.lower()}: {state.reason or 'no reason given'}",
+                job=state.name,
+            )
+            self.store.write_metrics(version, report.to_dict())
+            log.warning("ranker %s: %s", version, report.reason)
+            return report
+
+        with tempfile.TemporaryDirectory(prefix="reelmind-retrain-") as tmp:
+            train_dir = Path(tmp) / "train"
+            data = f"{TRAINING_DATA}{version}/"
+            for info in self.blobs.list(data):
+                dest = train_dir / info.key[len(data) :]
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                self.blobs.download(info.key, dest)
+            examples, config = read_data(train_dir)
+        holdout = examples.take(np.flatnonzero(examples.now >= float(config["holdout_start"])))
+        hps = dict(config.get("hyperparameters", {}))
+        files = _unpack(self.blobs.get_bytes(model_archive_key(TRAINING_OUTPUT, state.name)))
+        if RANKER_FILE not in files:
+            raise ValueError(f"the model of training run {state.name} has no {RANKER_FILE}")
+        ranker_bytes, cold_bytes = files[RANKER_FILE], files.get(COLDSTART_FILE)
 
         candidate = ranker_metrics(OnnxRanker.from_bytes(ranker_bytes), holdout)
         popularity = popularity_metrics(holdout)
@@ -144,7 +236,7 @@ class RetrainService:
         )
         self.store.publish(version, ranker_bytes, cold_bytes, {**report.to_dict(), "hyperparameters": hps})
         if promoted:
-            self.store.promote(version, candidate, now)
+            self.store.promote(version, candidate, self.clock())
         log.info("ranker %s: %s (%s)", version, "promoted" if promoted else "refused", reason)
         return report
 
@@ -159,3 +251,14 @@ class RetrainService:
         if current is None:
             return True, f"mean AUC {mean:.4f}, popularity {popularity['mean_auc']:.4f}; no current model"
         return True, f"mean AUC {mean:.4f}, current {current['mean_auc']:.4f}"
+
+
+def _unpack(archive: bytes) -> dict[str, bytes]:
+    """The regular files of a model.tar.gz by their base names (SageMaker may write `./ranker.onnx`)."""
+    out: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            handle = tar.extractfile(member) if member.isfile() else None
+            if handle is not None:
+                out[Path(member.name).name] = handle.read()
+    return out
