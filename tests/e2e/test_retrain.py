@@ -19,6 +19,7 @@ import pytest
 
 from reelmind.adapters.local.blobs import FolderBlobStore
 from reelmind.adapters.local.training import LocalTrainingRunner
+from reelmind.ports import BlobStore
 from reelmind.ranking.dataset import EventLog, to_parquet
 from reelmind.ranking.serve import OnnxRanker
 from reelmind.ranking.simulator import SimConfig, World, make_world, simulate
@@ -34,7 +35,7 @@ HPS = {"epochs": 3}
 class SimulatedExport:
     """Writes the simulated log in the window as one Parquet file per UTC day, as the export does."""
 
-    def __init__(self, blobs: FolderBlobStore, log: EventLog) -> None:
+    def __init__(self, blobs: BlobStore, log: EventLog) -> None:
         self.blobs, self.log = blobs, log
 
     def __call__(self, start: float, end: float) -> list[str]:
