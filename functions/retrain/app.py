@@ -1,5 +1,5 @@
 """retrain: `handler`, on a daily EventBridge schedule, exports the interaction log and starts the ranker's
-training run on it (a SageMaker training job; locally a process that has ended when it returns);
+training run on it (a SageMaker training job);
 `complete`, on SageMaker's "SageMaker Training Job State Change" of such a job, evaluates the model on a
 held-out time slice and promotes it only when it is not worse than the current one, or records why the
 job failed (template.yaml)."""

@@ -16,7 +16,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +30,13 @@ from reelmind.adapters.local.events import LocalQueue
 from reelmind.adapters.local.runner import LocalRunner
 from reelmind.adapters.local.training import pack_model
 from reelmind.ports import TrainingRequest
-from reelmind.ranking.simulator import make_world, simulate
+from reelmind.ranking.simulator import SimConfig, make_world, simulate
 from reelmind.ranking.store import POINTER, TRAINING_OUTPUT, RankerStore
 from reelmind.ranking.trainers import ENTRY_POINT
 from reelmind.ranking.types import VideoFeatures
 from reelmind.services.retrain import TRAINING_DATA, RetrainConfig, RetrainService
-from reelmind.wiring import matches, read_wiring
-from tests.aws_server import TEMPLATE
+from reelmind.wiring import load_template, matches, read_wiring
+from tests.aws_server import TEMPLATE, unique
 from tests.conftest import load_event
 from tests.e2e.test_retrain import CONFIG, HPS, SimulatedExport
 
@@ -223,3 +224,81 @@ def test_the_completion_handler_publishes_and_promotes_and_a_failed_job_promotes
     recorded = store.metrics(failing.version)
     assert recorded["promoted"] is False and reason in recorded["reason"] and recorded["job"] == failing.job
     assert blobs.head(f"models/ranker/{failing.version}/ranker.onnx") is None
+
+
+@pytest.fixture
+def features_table(moto_endpoint: str) -> Iterator[str]:
+    """A new `FeaturesTable` of template.yaml in DynamoDB Local, dropped after the test."""
+    props = load_template(TEMPLATE)["Resources"]["FeaturesTable"]["Properties"]
+    name = unique("reelmind-features")
+    client = boto3.client("dynamodb")
+    client.create_table(
+        TableName=name,
+        **{
+            k: props[k]
+            for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
+        },
+    )
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    yield name
+    client.delete_table(TableName=name)
+
+
+def test_the_schedule_handler_exports_the_stores_and_starts_the_job_of_the_schedules_time(
+    bucket: str, interactions_table: str, features_table: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daily schedule's event: the interaction log and features from DynamoDB, the training set in the
+    bucket, one job named for the schedule's time (a retried invocation starts no second one)."""
+    from reelmind.adapters.aws.features import DynamoFeatureStore
+    from reelmind.adapters.aws.interactions import DynamoInteractionStore
+
+    world = make_world(SimConfig(seed=3, n_users=12, n_videos=30, n_authors=6, days=1))
+    log = simulate(world).log
+    DynamoInteractionStore(interactions_table, long_view_s=10.0).put_events(log.interactions())
+    features = DynamoFeatureStore(features_table)
+    for video in world.videos.features:
+        features.put_features(video, eligible=True, updated_at=video.created_at)
+    at = datetime.fromtimestamp(float(log.at.max()) + 60.0, UTC).replace(microsecond=0)
+    for name, value in {
+        "REELMIND_BACKEND": "aws",
+        "REELMIND_BUCKET": bucket,
+        "REELMIND_TABLE": "unused-results",
+        "REELMIND_EVENT_BUS": "unused-bus",
+        "REELMIND_INTERACTIONS_TABLE": interactions_table,
+        "REELMIND_FEATURES_TABLE": features_table,
+        "REELMIND_TRAINING_JOB_PREFIX": PREFIX,
+        "REELMIND_TRAINING_IMAGE": IMAGE,
+        "REELMIND_TRAINING_ROLE_ARN": ROLE,
+        "REELMIND_TRAINING_INSTANCE_TYPE": "ml.c5.xlarge",
+        "REELMIND_DATA_DIR": str(tmp_path / "var"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    wiring = read_wiring(TEMPLATE)
+    spec = wiring.functions["RetrainFunction"]
+    assert set(spec.environment) >= {
+        "REELMIND_TRAINING_IMAGE",
+        "REELMIND_TRAINING_ROLE_ARN",
+        "REELMIND_TRAINING_INSTANCE_TYPE",
+        "REELMIND_TRAINING_JOB_PREFIX",
+    }
+    runner = LocalRunner(wiring, LocalQueue(tmp_path / "unused-queue.db"))
+    event = load_event("eventbridge_schedule.json")
+    event["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    report = runner.invoke(spec, event)
+    again = runner.invoke(spec, event)  # Lambda retries an asynchronous invocation with the same event
+
+    version = at.strftime("%Y%m%dT%H%M%SZ")
+    assert report["version"] == version and report["job"] == PREFIX + version and not report["promoted"]
+    assert report["examples"] == int((log.type == "impression").sum())
+    assert again["job"] == report["job"]
+    sagemaker = boto3.client("sagemaker")
+    jobs = sagemaker.list_training_jobs(NameContains=PREFIX + version)["TrainingJobSummaries"]
+    assert [j["TrainingJobName"] for j in jobs] == [PREFIX + version]
+    job = sagemaker.describe_training_job(TrainingJobName=PREFIX + version)
+    assert job["ResourceConfig"]["InstanceType"] == "ml.c5.xlarge" and job["HyperParameters"] == {
+        "epochs": "4"
+    }
+    blobs = S3BlobStore(bucket)
+    assert blobs.head(f"exports/ranker/{version}/config.json") is not None
+    assert blobs.head(f"exports/ranker/{version}/videos.npz") is not None

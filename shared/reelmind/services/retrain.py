@@ -12,7 +12,7 @@
    training job, or the entry point as a local process), which packs `ranker.onnx` and `coldstart.json`
    into `models/ranker/training/<job>/output/model.tar.gz`.
 
-`finish`, when the run has ended (SageMaker's completion event; at once for a local run):
+`finish`, when the run has ended (on SageMaker's completion event, or in `run`):
 5. score the holdout with the candidate as it would serve, with the current promoted model, and with the
    popularity ranker (AUC and GAUC per task);
 6. write the version under `models/ranker/<version>/` and move `models/ranker/current.json` to it only
@@ -21,8 +21,8 @@
    failed or was stopped is recorded (its version's metrics.json with the reason) and promotes nothing.
    A version already decided is not decided again (a repeated completion event).
 
-`run` does both, waiting for the run in between (`reelmind retrain`). A runner that trains while the
-caller waits (the local one) makes `start` finish at once.
+`run` does both, waiting for the run in between (`reelmind retrain`; the local runner has ended it by
+the time `start` returns). On AWS the schedule only starts, and SageMaker's completion event finishes.
 """
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ class RetrainService:
     ) -> RetrainReport:
         """Start a retraining, wait for its training run to end, and finish it."""
         report = self.start(now, hyperparameters)
-        if report.job is None or report.version is None or self.store.metrics(report.version):
-            return report  # nothing to train on, or already decided
+        if report.job is None:
+            return report  # nothing to train on
         deadline = self.clock() + self.config.max_wait_s
         state = self.training.state(report.job)
         while not state.ended and self.clock() < deadline:
@@ -136,8 +136,8 @@ class RetrainService:
     def start(
         self, now: float | None = None, hyperparameters: Mapping[str, Any] | None = None
     ) -> RetrainReport:
-        """Export, write the training set and start its training run (finished at once when the run has
-        ended by the time `start` returns, as a local one has)."""
+        """Export, write the training set and start its training run (a retried start of the same
+        version starts nothing more). The report names the run; `finish` decides when it has ended."""
         now = self.clock() if now is None else now
         keys = self.export(now - self.config.window_s, now)
         parts = [self.blobs.get_bytes(k) for k in keys]
@@ -167,12 +167,9 @@ class RetrainService:
 
         name = self.config.job_prefix + version
         state = self.training.start(TrainingRequest(name, data, TRAINING_OUTPUT, hps))
-        if state.ended:
-            return self.finish(state)
-        log.info("ranker %s: training run %s started", version, name)
-        return RetrainReport(
-            version, False, f"training run {name} started", examples=len(examples), holdout=holdout, job=name
-        )
+        started = f"training run {name} " + (state.status.lower() if state.ended else "started")
+        log.info("ranker %s: %s", version, started)
+        return RetrainReport(version, False, started, examples=len(examples), holdout=holdout, job=name)
 
     def finish(self, state: TrainingState) -> RetrainReport:
         """Evaluate the model of an ended training run and promote it, or refuse it; record a failed run."""
