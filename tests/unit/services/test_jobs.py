@@ -106,8 +106,9 @@ def test_a_failed_job_records_why_and_a_retry_reuses_its_outputs(jobs_runtime: R
 
 def test_a_full_pool_says_busy(runtime: Runtime, settings: Any) -> None:
     assert runtime.local is not None
+    # j1 holds the only slot: a worker process that sleeps a second before it writes its manifest
     pool = LocalJobRunner(
-        runtime.blobs, runtime.local.blob_root, settings.model_dir, max_pending=1, work=echo_work
+        runtime.blobs, runtime.local.blob_root, settings.model_dir, max_pending=1, work=ECHO
     )
     try:
         from reelmind.ports import JobRequest
