@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -229,3 +230,28 @@ def test_a_store_that_cannot_be_read_gives_no_ranker_instead_of_an_error(tmp_pat
 
     reader = RankerStore(Denied(tmp_path / "blobs"), check_every_s=0.0)
     assert reader.ranker() is None and reader.cold_start() is None
+
+
+def test_a_failed_training_run_is_recorded_and_promotes_nothing(
+    first: RetrainReport, setup: tuple[RetrainService, RankerStore, float]
+) -> None:
+    """The local runner records a failing trainer as SageMaker records a failed job, once per version."""
+    service, store, now = setup
+    calls: list[set[str]] = []
+
+    def failing(train_dir: Path, model_dir: Path, hyperparameters: dict[str, Any]) -> None:
+        calls.append({str(p.relative_to(train_dir).parent) for p in train_dir.rglob("*") if p.is_file()})
+        raise RuntimeError("training failed (exit 1): out of memory")
+
+    pointer = store.blobs.get_bytes(POINTER)
+    runner = LocalTrainingRunner(store.blobs, failing)
+    broken = RetrainService(service.blobs, service.export, service.features, runner, store, service.config)
+    report = broken.run(now + 7200.0)
+    assert not report.promoted and report.version is not None and report.job is not None
+    assert "out of memory" in report.reason and report.reason.startswith("training failed")
+    assert store.metrics(report.version)["reason"] == report.reason
+    assert store.blobs.head(f"models/ranker/{report.version}/ranker.onnx") is None
+    assert store.blobs.get_bytes(POINTER) == pointer
+    # the same version again: the run is not repeated, the decision not taken again
+    assert broken.run(now + 7200.0) == report and len(calls) == 1
+    assert calls[0] == {".", "events"}  # the channel as SageMaker lays it out: config, videos, events/
