@@ -92,6 +92,13 @@ def test_a_version_starts_exactly_one_training_job_on_its_data(bucket: str) -> N
     assert job["HyperParameters"] == {"epochs": "2", "long_term": "1"}
 
 
+def test_the_state_of_a_job_never_started_is_not_found(bucket: str) -> None:
+    from reelmind.errors import NotFound
+
+    with pytest.raises(NotFound, match="no training job"):
+        _runner(bucket).state(PREFIX + "19990101T000000Z")
+
+
 def test_a_start_without_image_or_role_is_a_config_error(bucket: str) -> None:
     from reelmind.errors import ConfigError
 
