@@ -57,6 +57,7 @@ models: $(MODELS_STAMP)
 demo: setup
 	$(BIN)/reelmind samples var/samples
 	$(BIN)/reelmind process var/samples
+	$(BIN)/reelmind feed demo-viewer
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared functions tests bench layers infra

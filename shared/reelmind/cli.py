@@ -201,6 +201,22 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feed(args: argparse.Namespace) -> int:
+    """The user's personal feed (a user with no history gets fresh and popular videos), best first."""
+    rt = _runtime()
+    page = rt.feed.feed(args.user, args.limit)
+    print(f"feed for {page.user_id} (ranker {page.ranker}, request {page.request_id}):")
+    if not page.items:
+        print("  nothing to show yet: no analysed, allowed video the user has not seen")
+    for i, item in enumerate(page.items, 1):
+        video = rt.results.get_video(item.video_id)
+        source = video.source_key if video else ""
+        print(
+            f"  {i:2}. {item.video_id}  {item.category or '-':<12} {item.reason:<8} {item.score:.3f}  {source}"
+        )
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     rt = _runtime()
     bad = 0
@@ -271,6 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--image", help="an image file (a frame, a crop of one) to look for")
     p.add_argument("--limit", type=int, default=10)
     p.set_defaults(func=cmd_search)
+    p = sub.add_parser("feed", help="print a user's personal feed")
+    p.add_argument("user", help="the user id (any new id gets the feed of a new user)")
+    p.add_argument("--limit", type=int, default=10)
+    p.set_defaults(func=cmd_feed)
     p = sub.add_parser("models", help="verify every model file against its checksum")
     p.set_defaults(func=cmd_models)
     p = sub.add_parser("serve", help="serve the HTTP API on this machine")

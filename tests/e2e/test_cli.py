@@ -1,4 +1,4 @@
-"""The `reelmind` command on the local backend: process, show, reanalyze, models."""
+"""The `reelmind` command on the local backend: process, show, search, feed, reanalyze, models."""
 
 from __future__ import annotations
 
@@ -35,6 +35,12 @@ def test_process_show_and_reanalyze(
     assert video_id in capsys.readouterr().out
     assert main(["search", "?!"]) == 0
     assert capsys.readouterr().out.strip() == "no match"
+
+    assert main(["feed", "newcomer"]) == 0  # a new user is shown the analysed, allowed video
+    out = capsys.readouterr().out
+    assert out.startswith("feed for newcomer") and video_id in out and "vertical" in out
+    assert main(["feed", "../etc"]) == 2
+    assert "user id" in capsys.readouterr().err
 
     monkeypatch.setenv("REELMIND_OCR_MAX_FRAMES", "3")  # a new OCR configuration: a new OCR version
     assert main(["reanalyze", "--dry-run"]) == 0
