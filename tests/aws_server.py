@@ -321,66 +321,43 @@ def event_bus(moto_endpoint: str) -> str:
     return name
 
 
-def results_table_spec() -> dict[str, Any]:
-    """`ResultsTable` of template.yaml as CreateTable arguments, so the tests use the deployed schema."""
-    props = load_template(TEMPLATE)["Resources"]["ResultsTable"]["Properties"]
-    return {
-        "AttributeDefinitions": props["AttributeDefinitions"],
-        "KeySchema": props["KeySchema"],
-        "GlobalSecondaryIndexes": props["GlobalSecondaryIndexes"],
-        "BillingMode": props["BillingMode"],
-    }
+def template_table(resource: str, prefix: str) -> Iterator[str]:
+    """A new table with the schema of `resource` in template.yaml (keys, indexes, billing, TTL), in
+    DynamoDB Local under a unique name, dropped afterwards: the tests use the deployed schema."""
+    props = load_template(TEMPLATE)["Resources"][resource]["Properties"]
+    name = unique(prefix)
+    client = boto3.client("dynamodb")
+    keys = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
+    client.create_table(TableName=name, **{k: props[k] for k in keys if k in props})
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl is not None:
+        client.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
+        )
+    yield name
+    client.delete_table(TableName=name)
 
 
 @pytest.fixture
 def table(moto_endpoint: str) -> Iterator[str]:
-    """A new results table in DynamoDB Local, dropped after the test."""
-    name = unique("reelmind-results")
-    client = boto3.client("dynamodb")
-    client.create_table(TableName=name, **results_table_spec())
-    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-    yield name
-    client.delete_table(TableName=name)
-
-
-def interactions_table_spec() -> dict[str, Any]:
-    """`InteractionsTable` of template.yaml as CreateTable arguments (the deployed schema)."""
-    props = load_template(TEMPLATE)["Resources"]["InteractionsTable"]["Properties"]
-    return {
-        "AttributeDefinitions": props["AttributeDefinitions"],
-        "KeySchema": props["KeySchema"],
-        "GlobalSecondaryIndexes": props["GlobalSecondaryIndexes"],
-        "BillingMode": props["BillingMode"],
-    }
+    """A new `ResultsTable`."""
+    yield from template_table("ResultsTable", "reelmind-results")
 
 
 @pytest.fixture
 def interactions_table(moto_endpoint: str) -> Iterator[str]:
-    """A new interactions table, on the same DynamoDB server as `table`, dropped after the test."""
-    name = unique("reelmind-interactions")
-    client = boto3.client("dynamodb")
-    client.create_table(TableName=name, **interactions_table_spec())
-    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-    yield name
-    client.delete_table(TableName=name)
+    """A new `InteractionsTable`, on the same DynamoDB server as `table`."""
+    yield from template_table("InteractionsTable", "reelmind-interactions")
+
+
+@pytest.fixture
+def features_table(moto_endpoint: str) -> Iterator[str]:
+    """A new `FeaturesTable`."""
+    yield from template_table("FeaturesTable", "reelmind-features")
 
 
 @pytest.fixture
 def idempotency_table(moto_endpoint: str) -> Iterator[str]:
-    """A new `IdempotencyTable` of template.yaml (key `id`, TTL on `expiration`), dropped after the test."""
-    props = load_template(TEMPLATE)["Resources"]["IdempotencyTable"]["Properties"]
-    name = unique("reelmind-idempotency")
-    client = boto3.client("dynamodb")
-    client.create_table(
-        TableName=name,
-        AttributeDefinitions=props["AttributeDefinitions"],
-        KeySchema=props["KeySchema"],
-        BillingMode=props["BillingMode"],
-    )
-    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-    ttl = props["TimeToLiveSpecification"]
-    client.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
-    )
-    yield name
-    client.delete_table(TableName=name)
+    """A new `IdempotencyTable` (key `id`, TTL on `expiration`)."""
+    yield from template_table("IdempotencyTable", "reelmind-idempotency")

@@ -3,39 +3,17 @@ insert or replace, reads of many ids, compact embeddings, and changes since a ti
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3  # noqa: TID251 - makes the test table from the template, as tests/aws_server.py does
 import numpy as np
 import pytest
 
 from reelmind.adapters.local.features import SqliteFeatureStore
 from reelmind.ports import FeatureStore
 from reelmind.ranking.types import VideoFeatures
-from reelmind.wiring import load_template
-from tests.aws_server import TEMPLATE, unique
 
 DIM = 384
-
-
-def features_table_spec() -> dict[str, Any]:
-    """`FeaturesTable` of template.yaml as CreateTable arguments, so the tests use the deployed schema."""
-    props = load_template(TEMPLATE)["Resources"]["FeaturesTable"]["Properties"]
-    return {
-        k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
-    }
-
-
-@pytest.fixture
-def features_table(moto_endpoint: str) -> Iterator[str]:
-    name = unique("reelmind-features")
-    client = boto3.client("dynamodb")
-    client.create_table(TableName=name, **features_table_spec())
-    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-    yield name
-    client.delete_table(TableName=name)
 
 
 @pytest.fixture(params=["local", "aws"])

@@ -16,7 +16,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,8 @@ from reelmind.ranking.store import POINTER, TRAINING_OUTPUT, RankerStore
 from reelmind.ranking.trainers import ENTRY_POINT
 from reelmind.ranking.types import VideoFeatures
 from reelmind.services.retrain import TRAINING_DATA, RetrainConfig, RetrainService
-from reelmind.wiring import load_template, matches, read_wiring
-from tests.aws_server import TEMPLATE, unique
+from reelmind.wiring import matches, read_wiring
+from tests.aws_server import TEMPLATE
 from tests.conftest import load_event
 from tests.e2e.test_retrain import CONFIG, HPS, SimulatedExport
 
@@ -231,24 +231,6 @@ def test_the_completion_handler_publishes_and_promotes_and_a_failed_job_promotes
     recorded = store.metrics(failing.version)
     assert recorded["promoted"] is False and reason in recorded["reason"] and recorded["job"] == failing.job
     assert blobs.head(f"models/ranker/{failing.version}/ranker.onnx") is None
-
-
-@pytest.fixture
-def features_table(moto_endpoint: str) -> Iterator[str]:
-    """A new `FeaturesTable` of template.yaml in DynamoDB Local, dropped after the test."""
-    props = load_template(TEMPLATE)["Resources"]["FeaturesTable"]["Properties"]
-    name = unique("reelmind-features")
-    client = boto3.client("dynamodb")
-    client.create_table(
-        TableName=name,
-        **{
-            k: props[k]
-            for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
-        },
-    )
-    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-    yield name
-    client.delete_table(TableName=name)
 
 
 def test_the_schedule_handler_exports_the_stores_and_starts_the_job_of_the_schedules_time(
