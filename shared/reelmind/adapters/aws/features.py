@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import heapq
-import os
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -28,7 +27,7 @@ from pynamodb.attributes import BinaryAttribute, BooleanAttribute, NumberAttribu
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from reelmind.adapters.aws.results import _dynamo
+from reelmind.adapters.aws.results import _dynamo, dynamo_location
 from reelmind.adapters.local.features import pack_embedding, unpack_embedding
 from reelmind.ranking.types import VideoFeatures
 
@@ -81,8 +80,7 @@ class DynamoFeatureStore:
     """The `FeatureStore` port on the DynamoDB table named `table`."""
 
     def __init__(self, table: str) -> None:
-        host = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or None
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+        host, region = dynamo_location()
         self._items = _model(table, host, region)
 
     def put_features(self, features: VideoFeatures, *, eligible: bool, updated_at: float) -> None:

@@ -33,7 +33,6 @@ The endpoint is `AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL` when set, the 
 from __future__ import annotations
 
 import functools
-import os
 import zlib
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -44,7 +43,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from reelmind.adapters.aws.results import _conditional, _dynamo
+from reelmind.adapters.aws.results import _conditional, _dynamo, dynamo_location
 from reelmind.domain.engagement import COUNTERS, increments
 from reelmind.domain.interactions import Interaction, InteractionType
 from reelmind.ports import Stored
@@ -186,8 +185,7 @@ class DynamoInteractionStore:
     def __init__(self, table: str, *, long_view_s: float) -> None:
         self.table = table
         self.long_view_s = long_view_s
-        host = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or None
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+        host, region = dynamo_location()
         self._events, self._seen, self._stats = _models(table, host, region)
 
     def _event_item(self, e: Interaction) -> EventItem:

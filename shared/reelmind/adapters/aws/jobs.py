@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -22,7 +21,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.models import Model
 
 from reelmind.adapters.aws.errors import aws_errors
-from reelmind.adapters.aws.results import _dynamo
+from reelmind.adapters.aws.results import _dynamo, dynamo_location
 from reelmind.domain.jobs import Job, JobStatus
 from reelmind.errors import ConfigError
 from reelmind.ports import JobRequest
@@ -51,8 +50,7 @@ def _model(table: str, endpoint: str | None, region_name: str | None) -> type[Jo
 
 class DynamoJobStore:
     def __init__(self, table: str) -> None:
-        host = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or None
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+        host, region = dynamo_location()
         self._jobs = _model(table, host, region)
 
     def create_job(self, job: Job) -> bool:

@@ -156,6 +156,14 @@ def _code(error: PynamoDBException) -> str:
     return error.cause_response_code or ""
 
 
+def dynamo_location() -> tuple[str | None, str | None]:
+    """(endpoint, region) for the PynamoDB models: `AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL`, and
+    `AWS_REGION` or `AWS_DEFAULT_REGION`; None leaves each to botocore's own defaults."""
+    host = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or None
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+    return host, region
+
+
 @contextmanager
 def _dynamo(what: str) -> Iterator[None]:
     """Re-raise DynamoDB throttling as `Throttled`."""
@@ -183,8 +191,7 @@ class DynamoResultStore:
 
     def __init__(self, table: str) -> None:
         self.table = table
-        host = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or None
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+        host, region = dynamo_location()
         self._videos, self._results = _models(table, host, region)
 
     # -- videos ---------------------------------------------------------------------------------
