@@ -52,6 +52,8 @@ class ClipSpec:
     audio: str | None = "tone"  # tone | speech | None
     crf: int = 23
     faststart: bool = False
+    # Extra x264 settings (`key=value:...`), e.g. to put cuts where no key frame starts.
+    x264_params: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +217,10 @@ def write_clip(spec: ClipSpec, path: Path) -> ClipTruth:
     with av.open(str(path), "w", format="mp4", options=options) as out:
         vs = out.add_stream("libx264", rate=spec.fps)
         vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, "yuv420p"
-        vs.options = {"preset": "veryfast", "crf": str(spec.crf)}
+        x264: dict[str, object] = {"preset": "veryfast", "crf": str(spec.crf)}
+        if spec.x264_params:
+            x264["x264-params"] = spec.x264_params
+        vs.options = x264
         astream = None
         if spec.audio:
             rate = 16_000 if spec.audio == "speech" else 44_100

@@ -84,8 +84,8 @@ def stable_samples(
 
 
 def grab_frames(path: Path, indices: Sequence[int], max_side: int = 1280) -> dict[int, np.ndarray]:
-    """Decode the video once and keep the frames at `indices` (decode order), as BGR, long side at most
-    `max_side`."""
+    """Decode the video once and keep the frames at `indices` (frame numbers in presentation order, as
+    the scan numbers them), as BGR, long side at most `max_side`."""
     wanted = set(indices)
     out: dict[int, np.ndarray] = {}
     if not wanted:

@@ -27,35 +27,47 @@ class Segmentation:
     transitions: np.ndarray  # bool per frame
 
 
-def segment(
-    result: ScanResult, max_keyframes: int, cut_config: shotlib.CutConfig = shotlib.DEFAULT_CUT_CONFIG
-) -> Segmentation:
-    cuts = shotlib.detect_cuts(result.scores, cut_config)
-    transitions = shotlib.transition_mask(result.features, result.fps)
-    gradual = shotlib.gradual_boundaries(result.features, transitions, result.fps, cuts)
+def segment(result: ScanResult, max_keyframes: int) -> Segmentation:
+    """Shots from the scan's hard cuts and from gradual transitions, and a keyframe for each shot.
+
+    Transitions are found on the decoded samples, at their own rate, and reported per frame."""
+    rate = result.sample_rate
+    sampled = shotlib.transition_mask(result.features, rate)
+    at_cuts = [result.sample_at(c) for c in result.cuts]
+    gradual = [
+        int(result.frames[i]) for i in shotlib.gradual_boundaries(result.features, sampled, rate, at_cuts)
+    ]
+    cuts = result.cuts
     entries = {0: "start", **dict.fromkeys(cuts, "cut"), **dict.fromkeys(gradual, "gradual")}
     shots = [
         Shot(
             index=i,
             start_frame=s,
             end_frame=e,
-            start_s=round(float(result.times[s]), 3),
-            end_s=round(float(result.times[e]) if e < result.frame_count else _end_time(result), 3),
+            start_s=round(float(result.frame_times[s]), 3),
+            end_s=round(float(result.frame_times[e]) if e < result.frame_count else _end_time(result), 3),
             entry=entries[s],
         )
         for i, (s, e) in enumerate(shotlib.shot_bounds(sorted({*cuts, *gradual}), result.frame_count))
     ]
-    picks = [p for shot in shots if (p := _pick(shot, result.candidates, transitions)) is not None]
+    per_frame = sampled[_sample_of_each_frame(result)] if len(sampled) else np.zeros(result.frame_count, bool)
+    picks = [p for shot in shots if (p := _pick(shot, result.candidates, per_frame)) is not None]
     if len(picks) > max_keyframes:
         longest = sorted(picks, key=lambda p: p.shot.end_frame - p.shot.start_frame, reverse=True)[
             :max_keyframes
         ]
         picks = sorted(longest, key=lambda p: p.shot.index)
-    return Segmentation(shots=shots, keyframes=picks, transitions=transitions)
+    return Segmentation(shots=shots, keyframes=picks, transitions=per_frame)
+
+
+def _sample_of_each_frame(result: ScanResult) -> np.ndarray:
+    """For every frame, the last sample at or before it (the first sample for frames before it)."""
+    at = np.searchsorted(result.frames, np.arange(result.frame_count), side="right") - 1
+    return np.clip(at, 0, None)
 
 
 def _end_time(result: ScanResult) -> float:
-    last = float(result.times[-1]) if len(result.times) else 0.0
+    last = float(result.frame_times[-1]) if len(result.frame_times) else 0.0
     return last + 1.0 / result.fps
 
 

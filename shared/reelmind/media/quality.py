@@ -100,12 +100,13 @@ class QualityConfig:
     # Frozen: mean absolute thumbnail difference from the previous frame below this.
     frozen_diff: float = 0.25
     frozen_min_s: float = 1.0
-    # Shake, in % of the frame diagonal: the camera path's distance from its Gaussian-smoothed self.
+    # Shake, in % of the frame diagonal: the camera path's distance from its Gaussian-smoothed self,
+    # scaled to the jitter that leaves it (see `_noise_gain`).
     shake_smooth_s: float = 0.1  # sigma of the smoothing; slower motion than this is camera work
     shake_window_s: float = 1.0  # RMS window for the local shake level
-    shake_issue: float = 0.5  # a local level above this is a shaky stretch
+    shake_issue: float = 0.56  # a local level above this is a shaky stretch
     shake_min_s: float = 1.0
-    shake_range: tuple[float, float] = (0.25, 1.5)  # 100 at or below, 0 at or above
+    shake_range: tuple[float, float] = (0.28, 1.68)  # 100 at or below, 0 at or above
     min_response: float = 0.05  # phase correlation peaks below this are not trusted (cuts, flat frames)
     max_shift: float = 0.25  # nor are shifts over this share of the thumbnail's short side
 
@@ -120,8 +121,8 @@ class QualityInput:
     fps: float
     bitrate_bps: int  # 0 when unknown: the bitrate part is then left out
     duration_s: float
-    times: np.ndarray  # seconds, per frame
-    features: np.ndarray  # (frames, h, w) uint8 luma thumbnails, one per decoded frame
+    times: np.ndarray  # seconds, per thumbnail
+    features: np.ndarray  # (n, h, w) uint8 luma thumbnails of every decoded frame (a dense sample)
     keyframes: Sequence[np.ndarray]  # BGR uint8 (a 2-D array is taken as luma)
 
 
@@ -171,7 +172,7 @@ class QualityReport:
 def assess(inp: QualityInput, config: QualityConfig = DEFAULT_QUALITY_CONFIG) -> QualityReport:
     """The technical quality report of one video. Raises ValueError on empty or inconsistent input."""
     features, times = _validate(inp)
-    dt = _frame_period(inp.fps, times)
+    dt = _sample_period(times, inp.fps)  # the thumbnails may sample the frames (see media.signals)
     fps = inp.fps if inp.fps > 0 and math.isfinite(inp.fps) else 1.0 / dt
     duration = max(inp.duration_s if math.isfinite(inp.duration_s) else 0.0, _span(times, dt))
 
@@ -189,7 +190,7 @@ def assess(inp: QualityInput, config: QualityConfig = DEFAULT_QUALITY_CONFIG) ->
     parts["frame_rate"] = Part(fps, _interp(fps, config.frame_rate_steps), "fps")
     issues = _whole_video_issues(parts, duration, config)
 
-    clock = _Clock(times, dt, fps)
+    clock = _Clock(times, dt, 1.0 / dt)
     stretches = _timeline(features, clock, inp.width, inp.height, config)
     penalties = {
         "black": config.black_penalty,
@@ -210,8 +211,8 @@ def assess(inp: QualityInput, config: QualityConfig = DEFAULT_QUALITY_CONFIG) ->
 @dataclass(frozen=True, slots=True)
 class _Clock:
     times: np.ndarray  # seconds, per frame, not decreasing
-    dt: float  # one frame's duration
-    fps: float
+    dt: float  # one sample's duration
+    fps: float  # samples per second
 
     def spans(self, runs: Sequence[tuple[int, int]]) -> list[tuple[float, float]]:
         """Frame runs in seconds: from the first frame's start to the last frame's end."""
@@ -288,12 +289,13 @@ def _validate(inp: QualityInput) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(features), times
 
 
-def _frame_period(fps: float, times: np.ndarray) -> float:
-    if fps > 0 and math.isfinite(fps):
-        return 1.0 / fps
+def _sample_period(times: np.ndarray, fps: float) -> float:
+    """The typical step between thumbnails; one frame's duration where there are too few to tell."""
     steps = np.diff(times)
     steps = steps[steps > 0]
-    return float(np.median(steps)) if len(steps) else 1.0 / 30.0
+    if len(steps):
+        return float(np.median(steps))
+    return 1.0 / fps if fps > 0 and math.isfinite(fps) else 1.0 / 30.0
 
 
 def _span(times: np.ndarray, dt: float) -> float:
@@ -531,8 +533,20 @@ def _shake_residual(
         path = np.zeros((b - a + 1, 2))  # the camera position at frames a-1 .. b-1
         path[1:] = np.cumsum(shifts[a:b], axis=0)
         rest = path - _smooth(path, sigma)
-        residual[a - 1 : b] = np.hypot(rest[:, 0], rest[:, 1]) / diagonal * 100.0
+        residual[a - 1 : b] = np.hypot(rest[:, 0], rest[:, 1]) / diagonal * 100.0 / _noise_gain(sigma)
     return residual
+
+
+def _noise_gain(sigma: float) -> float:
+    """How much of a random jitter is left after subtracting its Gaussian smoothing: the residual of
+    white noise is this times the noise. It depends on how many samples the smoothing spans (the
+    sample itself weighs more in a narrow kernel), so dividing by it makes the shake read the same
+    whether every frame or a sample of the frames was decoded."""
+    r = math.ceil(3 * sigma)
+    kernel = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    centre = float(kernel[r])
+    return math.sqrt((1.0 - centre) ** 2 + float(np.sum(kernel**2)) - centre**2)
 
 
 def _smooth(path: np.ndarray, sigma: float) -> np.ndarray:

@@ -1,20 +1,37 @@
-"""One decoding pass over a video: per-frame features for shot detection, keyframe candidates, audio.
+"""Decoding a video for analysis: per-sample features, hard cuts to the frame, keyframe candidates, audio.
 
-Decoding dominates ingest time, so everything that needs pixels or samples happens in this single
-demux loop. It runs on a thread of its own, a few frames ahead of the analysis, and the per-frame
-work is kept small: a strided view of each plane is copied (a few kB) and the features, histograms
-and change scores are computed a chunk of frames at a time. Candidates for keyframes keep the
-decoded 4:2:0 planes themselves, without a copy, at a bounded count (the sampling stride doubles
-when a long video would exceed it), so memory stays flat with duration.
+Decoding dominates ingest, so the scan decodes as little as it can, on every core:
+
+- The decoder skips disposable frames (`skip_frame=NONREF`): the B-frames no other frame is predicted
+  from, about half of a typical H.264 or HEVC stream, are dropped before any work is done on them.
+  What is decoded is a dense sample of the video (all of it where the stream has no B-frames), and
+  every later analysis (transitions, quality, originality, OCR) reads that sample by its times.
+- A hard cut between two samples that are more than a frame apart is then located to the frame by
+  decoding just the frames between them (`_refine`). Encoders that start a new group of pictures at
+  a scene change (x264 does) put the cut on a sample already, so this is rarely needed.
+- The stream is split at key frames into parts that are decoded side by side, each by its own
+  single-threaded decoder on its own thread (FFmpeg releases the GIL). Parts need no coordination
+  and, unlike frame threads, no hand-over between threads for every frame. A stream with too few key
+  frames to split is decoded in one part with frame threads.
+- The audio track is decoded and resampled on another thread.
+
+Frame numbers are positions in presentation order, taken from an index of every packet's timestamp
+(a demux without decoding, a few milliseconds), so they are exact whatever was skipped. Files whose
+packets carry no usable timestamps are decoded frame by frame, every frame, in one part.
+
+Memory stays flat with duration: each frame contributes a strided view of its planes (a few kB
+copied) that is reduced a chunk at a time, and keyframe candidates keep decoded planes without a copy
+at a bounded count (the sampling stride doubles when a long video would exceed it).
 """
 
 from __future__ import annotations
 
-import contextlib
-import queue
+import os
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -26,6 +43,7 @@ from reelmind.media import shots as shotlib
 
 AUDIO_RATE = 16_000
 MAX_CANDIDATE_SIDE = 1280
+MAX_ERROR_SHARE = 0.1  # more of the decoded packets rejected than this, and the file counts as damaged
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,16 +51,18 @@ class ScanConfig:
     candidates_per_second: float = 3.0
     max_candidates: int = 160
     cut: shotlib.CutConfig = field(default_factory=shotlib.CutConfig)
-    # Frame threads (slice threads where a codec has no frame threading): decoding runs on its own threads
-    # while this one extracts features, and a stream with one slice per picture, which slice threads
-    # leave on a single core, still decodes on all of them. See docs/BENCHMARKS.md.
-    thread_type: str = "AUTO"
+    # Decode only the frames other frames reference; cuts between samples are then refined to the frame.
+    skip_disposable: bool = True
+    # Parts decoded side by side (0: one per available core); a part is never shorter than `min_part_s`.
+    parts: int = 0
+    min_part_s: float = 2.0
     extract_audio: bool = True
 
 
 @dataclass(slots=True)
 class Candidate:
-    frame: int
+    frame: int  # position in presentation order
+    sample: int  # position among the decoded samples
     time_s: float
     planes: tuple[np.ndarray, np.ndarray, np.ndarray]  # Y, U, V (4:2:0) views of the decoded frame
     width: int
@@ -63,14 +83,30 @@ class Candidate:
 
 @dataclass(slots=True)
 class ScanResult:
-    frame_count: int
+    frame_count: int  # frames in the stream
     fps: float
-    times: np.ndarray  # seconds, per decoded frame
-    scores: np.ndarray  # difference from the previous frame, per frame
-    features: np.ndarray  # (frames, FEATURE_H, FEATURE_W) uint8 luma thumbnails
+    frame_times: np.ndarray  # seconds from the first frame, per frame in presentation order
+    frames: np.ndarray  # int64 frame number of each decoded sample, increasing
+    times: np.ndarray  # seconds, per sample
+    scores: np.ndarray  # difference from the previous sample, per sample
+    features: np.ndarray  # (samples, FEATURE_H, FEATURE_W) uint8 luma thumbnails
+    cuts: list[int]  # frames that start a new shot after a hard cut, each located to the frame
+    refined: int  # cuts that had to be located by decoding the frames between two samples
     candidates: list[Candidate]
     audio: np.ndarray | None  # float32 mono at AUDIO_RATE
     decode_errors: int
+    parts: int  # how many parts were decoded side by side
+
+    @property
+    def sample_rate(self) -> float:
+        """Samples per second: the frame rate where every frame was decoded."""
+        n = len(self.times)
+        span = float(self.times[-1] - self.times[0]) if n > 1 else 0.0
+        return (n - 1) / span if span > 0 else self.fps
+
+    def sample_at(self, frame: int) -> int:
+        """The last sample at or before `frame`."""
+        return max(0, int(np.searchsorted(self.frames, frame, side="right")) - 1)
 
 
 Progress = Callable[[int], None]
@@ -81,202 +117,518 @@ def scan(
 ) -> ScanResult:
     config = config or ScanConfig()
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.video:
+                raise CorruptMedia("the file has no video stream")
+            vs = container.streams.video[0]
+            fps = float(vs.average_rate or vs.guessed_rate or 25)
+            has_audio = bool(container.streams.audio)
+            index = _Index.build(container, vs)
     except av.error.FFmpegError as exc:
-        raise CorruptMedia(f"the file could not be opened for decoding: {exc}") from None
-    with container:
-        vs = container.streams.video[0]
-        vs.thread_type = config.thread_type
-        audio_stream = (
-            container.streams.audio[0] if (config.extract_audio and container.streams.audio) else None
-        )
-        fps = float(vs.average_rate or vs.guessed_rate or 25)
-        stride = max(1, round(fps / config.candidates_per_second))
-        state = _State(expected_frames)
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE) if audio_stream else None
-        streams = [vs] + ([audio_stream] if audio_stream is not None else [])
-        decoder = _Decoder(container, streams, resampler)
-        decoder.start()
-        try:
-            while (frame := decoder.next_frame()) is not None:
-                stride = state.add_video(frame, stride, config.max_candidates)
-                if progress is not None and state.n % 30 == 0:
-                    progress(30)
-        except av.error.FFmpegError as exc:
-            raise CorruptMedia(f"decoding failed after {state.n} frames: {exc}") from None
-        finally:
-            decoder.stop()
-        decode_errors, audio_chunks = decoder.errors, decoder.audio
-    if state.n == 0:
-        raise CorruptMedia("no video frame could be decoded; the file is damaged or truncated")
-    if expected_frames and state.n < 0.9 * expected_frames - 2:
+        raise CorruptMedia(f"the file could not be read: {exc}") from None
+    if index is not None and expected_frames and index.count < 0.9 * expected_frames - 2:
         raise CorruptMedia(
-            f"only {state.n} of {expected_frames} frames could be decoded; the file is damaged or truncated"
+            f"only {index.count} of {expected_frames} frames are in the file; it is damaged or truncated"
         )
-    features, scores = state.features.result()
-    audio = (np.concatenate(audio_chunks).astype(np.float32) / 32768.0) if audio_chunks else None
+    stride = max(1, round(fps / config.candidates_per_second))
+    plan = _plan(index, fps, config)
+    report = _Progress(progress)
+    with ThreadPoolExecutor(max_workers=len(plan) + 1, thread_name_prefix="scan") as pool:
+        audio = pool.submit(_audio, path) if (config.extract_audio and has_audio) else None
+        cap = max(8, config.max_candidates // len(plan))
+        jobs = [
+            pool.submit(_decode_part, path, index, span, config, _Part(stride, cap), report, len(plan) > 1)
+            for span in plan
+        ]
+        try:
+            parts = [job.result() for job in jobs]
+        except _SeekMissed:  # the container could not seek to a key frame exactly: decode it in one part
+            report.reset()
+            whole = _Part(stride, config.max_candidates)
+            parts = [_decode_part(path, index, (None, None), config, whole, report, False)]
+            plan = [(None, None)]
+        track = audio.result() if audio is not None else None
+    decoded, errors = sum(p.packets for p in parts), sum(p.errors for p in parts)
+    samples = _merge(parts, config.max_candidates)
+    if len(samples.frames) == 0:
+        raise CorruptMedia("no video frame could be decoded; the file is damaged or truncated")
+    if errors > MAX_ERROR_SHARE * max(1, decoded):
+        raise CorruptMedia(f"{errors} of {decoded} video packets could not be decoded; the file is damaged")
+    if index is None:  # frames were counted as they came, every one decoded
+        frame_times = samples.times - samples.times[0]
+        if expected_frames and len(frame_times) < 0.9 * expected_frames - 2:
+            raise CorruptMedia(
+                f"only {len(frame_times)} of {expected_frames} frames could be decoded; "
+                "the file is damaged or truncated"
+            )
+    else:
+        frame_times = index.times()
+    times = frame_times[samples.frames]
+    for c in samples.candidates:
+        c.time_s = float(times[c.sample])
+    scores = shotlib.frame_scores(samples.features, samples.hists).astype(np.float32)
+    cut_config = _per_sample(config.cut, samples.frames)
+    cuts, refined = _locate_cuts(path, index, samples.frames, scores, cut_config, config.parts or _cores())
     return ScanResult(
-        frame_count=state.n,
+        frame_count=len(frame_times),
         fps=fps,
-        times=np.asarray(state.times, dtype=np.float64),
+        frame_times=frame_times,
+        frames=samples.frames,
+        times=times,
         scores=scores,
-        features=features,
-        candidates=state.candidates,
-        audio=audio,
-        decode_errors=decode_errors,
+        features=samples.features,
+        cuts=cuts,
+        refined=refined,
+        candidates=samples.candidates,
+        audio=track,
+        decode_errors=errors,
+        parts=len(plan),
     )
 
 
-class _Decoder:
-    """Demuxes and decodes on a thread of its own, a few frames ahead of the thread that analyses them.
+# --- the packet index and the split into parts ---
 
-    PyAV releases the GIL while FFmpeg decodes, so decoding goes on while the analysing thread works on
-    earlier frames or waits for a core, instead of stopping whenever that thread is busy. Audio is
-    resampled here too. Errors are handed over and raised by `next_frame`.
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """A key frame: where a part's decoder can start."""
+
+    pts: int
+    frame: int  # its position in presentation order
+    leading: bool  # packets after it in decode order show before it (an open GOP): they need it decoded
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    pts: np.ndarray  # int64, every video packet's timestamp, in presentation order
+    keys: list[_Key]  # in decode order
+    time_base: Fraction
+
+    @property
+    def count(self) -> int:
+        return len(self.pts)
+
+    @classmethod
+    def build(cls, container: av.container.InputContainer, vs: av.VideoStream) -> _Index | None:
+        """Every packet's timestamps, read without decoding; None where they cannot number the frames
+        (missing or repeated timestamps, as in some raw streams), which are then decoded in order."""
+        decode_order: list[int] = []
+        key_at: list[int] = []  # positions in decode order
+        for packet in container.demux(vs):
+            if packet.size == 0:
+                continue
+            if packet.pts is None:
+                return None
+            if packet.is_keyframe:
+                key_at.append(len(decode_order))
+            decode_order.append(int(packet.pts))
+        if not decode_order or not key_at or vs.time_base is None:
+            return None
+        order = np.asarray(decode_order, np.int64)
+        pts = np.sort(order)
+        if np.any(np.diff(pts) == 0):
+            return None
+        # The smallest timestamp after each position in decode order: a key frame followed by a smaller
+        # one has leading pictures.
+        after = np.minimum.accumulate(np.append(order, np.iinfo(np.int64).max)[::-1])[::-1][1:]
+        keys = [
+            _Key(int(order[i]), int(np.searchsorted(pts, order[i])), bool(after[i] < order[i]))
+            for i in key_at
+        ]
+        return cls(pts, keys, Fraction(vs.time_base))
+
+    def times(self) -> np.ndarray:
+        out: np.ndarray = (self.pts - self.pts[0]).astype(np.float64) * float(self.time_base)
+        return out
+
+    def frame_of(self, pts: int | None) -> int:
+        """The frame a decoded picture's timestamp belongs to, or -1 for one not in the index."""
+        if pts is None:
+            return -1
+        i = int(np.searchsorted(self.pts, pts))
+        return i if i < len(self.pts) and self.pts[i] == pts else -1
+
+
+_Span = tuple[_Key | None, _Key | None]  # [from this key frame, to the next part's key frame)
+
+
+def _plan(index: _Index | None, fps: float, config: ScanConfig) -> list[_Span]:
+    """Key frames to split at, so that the parts hold about as many frames each."""
+    wanted = config.parts or _cores()
+    if index is None or wanted < 2:
+        return [(None, None)]
+    n, shortest = index.count, max(1, round(config.min_part_s * fps))
+    wanted = min(wanted, n // shortest)
+    splits: list[_Key] = []
+    for j in range(1, wanted):
+        target = j * n / wanted
+        key = min(index.keys, key=lambda k: abs(k.frame - target))
+        previous = splits[-1].frame if splits else 0
+        if key.frame - previous >= shortest and n - key.frame >= shortest:
+            splits.append(key)
+    bounds: list[_Key | None] = [None, *splits, None]
+    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# --- decoding a part ---
+
+
+class _SeekMissed(Exception):
+    """Seeking landed after the key frame a part starts at."""
+
+
+class _Progress:
+    """Frames decoded so far, reported from the parts' threads in steps of `STEP`."""
+
+    STEP = 30
+
+    def __init__(self, callback: Progress | None) -> None:
+        self._callback, self._lock, self._pending = callback, threading.Lock(), 0
+
+    def add(self, frames: int) -> None:
+        if self._callback is None:
+            return
+        with self._lock:
+            self._pending += frames
+            if self._pending >= self.STEP:
+                self._callback(self._pending)
+                self._pending = 0
+
+    def reset(self) -> None:
+        with self._lock:
+            self._pending = 0
+
+
+def _decode_part(
+    path: Path,
+    index: _Index | None,
+    span: _Span,
+    config: ScanConfig,
+    part: _Part,
+    report: _Progress,
+    single_threaded: bool,
+) -> _Part:
+    """Decode the frames of [span[0], span[1]) into `part`.
+
+    A part that ends at an open-GOP key frame decodes that key frame too, for the leading pictures
+    shown before it; they belong to this part, and the next part drops what it cannot decode of them.
     """
-
-    AHEAD = 32  # frames decoded before the analysing thread must take one
-
-    def __init__(
-        self,
-        container: av.container.InputContainer,
-        streams: Sequence[av.stream.Stream],
-        resampler: av.AudioResampler | None,
-    ) -> None:
-        self.errors = 0  # packets the decoder rejected
-        self.audio: list[np.ndarray] = []
-        self._container, self._streams, self._resampler = container, streams, resampler
-        self._queue: queue.Queue[av.VideoFrame | BaseException | None] = queue.Queue(self.AHEAD)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="scan-decode", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def next_frame(self) -> av.VideoFrame | None:
-        """The next video frame in presentation order, or None at the end."""
-        item = self._queue.get()
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def stop(self) -> None:
-        """Stop early if the analysis failed, and wait for the thread: the container is closed next."""
-        self._stopping.set()
-        while self._thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                self._queue.get(timeout=0.05)  # unblock a thread waiting to hand over a frame
-        self._thread.join()
-
-    def _run(self) -> None:
-        try:
-            for packet in self._container.demux(*self._streams):
-                if self._stopping.is_set():
-                    return
-                try:
-                    frames = packet.decode()
-                except av.error.InvalidDataError:
-                    self.errors += 1
+    lo, hi = span
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            vs = container.streams.video[0]
+            cc = vs.codec_context
+            if single_threaded:
+                cc.thread_count = 1
+            else:
+                vs.thread_type = "AUTO"
+            if config.skip_disposable and index is not None:
+                cc.skip_frame = "NONREF"
+            if lo is not None:
+                container.seek(lo.pts, stream=vs, backward=True, any_frame=False)
+            first, passed = True, False
+            for packet in container.demux(vs):
+                if packet.size == 0:
                     continue
-                for frame in frames:
-                    if isinstance(frame, av.VideoFrame):
-                        self._queue.put(frame)
-                    elif self._resampler is not None and isinstance(frame, av.AudioFrame):
-                        self.audio.extend(f.to_ndarray()[0] for f in self._resampler.resample(frame))
-            if self._resampler is not None:
-                self.audio.extend(f.to_ndarray()[0] for f in self._resampler.resample(None))
-        except BaseException as exc:  # handed to the analysing thread, which raises it
-            self._queue.put(exc)
+                if first and lo is not None and (packet.pts is None or packet.pts > lo.pts):
+                    raise _SeekMissed
+                first = False
+                if hi is not None and packet.pts is not None:
+                    if packet.pts == hi.pts:
+                        if not hi.leading:
+                            break
+                        passed = True
+                    elif passed and packet.pts > hi.pts:
+                        break
+                part.packets += 1
+                try:
+                    decoded = cc.decode(packet)
+                except av.error.InvalidDataError:
+                    part.errors += 1
+                    continue
+                report.add(_take(part, decoded, index, lo, hi))
+            report.add(_take(part, cc.decode(None), index, lo, hi))
+    except av.error.FFmpegError as exc:
+        raise CorruptMedia(f"decoding failed after {part.count} frames: {exc}") from None
+    part.flush()
+    return part
+
+
+def _take(
+    part: _Part, frames: Iterable[av.VideoFrame], index: _Index | None, lo: _Key | None, hi: _Key | None
+) -> int:
+    taken = 0
+    for frame in frames:
+        if index is None:
+            number = part.count
+            t = float(frame.time) if frame.time is not None else number / 30.0
         else:
-            self._queue.put(None)
+            number = index.frame_of(frame.pts)
+            if (
+                number < 0
+                or (lo is not None and number < lo.frame)
+                or (hi is not None and number >= hi.frame)
+            ):
+                continue  # outside this part (another part's, or a leading picture it cannot decode)
+            t = 0.0
+        part.add(frame, number, t)
+        taken += 1
+    return taken
 
 
-class _State:
-    """Accumulates per-frame features and the bounded candidate pool during the pass."""
-
-    def __init__(self, expected_frames: int) -> None:
-        self.n = 0
-        self.times: list[float] = []
-        self.features = _Features()
-        self.candidates: list[Candidate] = []
-        self._t0: float | None = None
-
-    def add_video(self, frame: av.VideoFrame, stride: int, max_candidates: int) -> int:
-        if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
-            frame = frame.reformat(width=frame.width // 2 * 2, height=frame.height // 2 * 2, format="yuv420p")
-        planes = _planes(frame)
-        self.features.add(*planes)
-        t = float(frame.time) if frame.time is not None else self.n / 30.0
-        if self._t0 is None:
-            self._t0 = t
-        self.times.append(t - self._t0)
-        if self.n % stride == 0:
-            self.candidates.append(_candidate(frame, planes, self.n, t - self._t0))
-            if len(self.candidates) > max_candidates:
-                self.candidates = self.candidates[::2]
-                stride *= 2
-        self.n += 1
-        return stride
-
-
-class _Features:
-    """Per-frame luma thumbnails, chroma histograms and change scores, computed a chunk of frames at a time.
-
-    Each frame only contributes a strided view of its planes (a few kB copied); the area averaging,
-    histograms and scores then run vectorised over the chunk, which costs far less per frame than doing
-    them frame by frame. The results are the same as `cv2.resize(..., INTER_AREA)` per frame followed by
-    `shots.histogram` and `shots.frame_score`.
-    """
+class _Part:
+    """The samples of one part: frame numbers, reduced planes, and a bounded pool of candidates."""
 
     CHUNK = 64
 
-    def __init__(self) -> None:
-        self.features: list[np.ndarray] = []  # chunks of (k, FEATURE_H, FEATURE_W) uint8
-        self.scores: list[np.ndarray] = []  # chunks of (k,) float64
+    def __init__(self, stride: int, max_candidates: int) -> None:
+        self.packets = self.errors = self.count = 0
+        self.frames: list[int] = []
+        self.times: list[float] = []  # only where frames are numbered as they come
+        self.small: list[np.ndarray] = []  # chunks of (k, FEATURE_H, FEATURE_W) uint8
+        self.hists: list[np.ndarray] = []  # chunks of (k, 3 * HIST_BINS) float32
+        self.candidates: list[Candidate] = []
+        self.stride, self._max, self._next = stride, max_candidates, 0
         self._y: list[np.ndarray] = []
         self._u: list[np.ndarray] = []
         self._v: list[np.ndarray] = []
-        self._prev: tuple[np.ndarray, np.ndarray] | None = None  # last frame's feature and histogram
 
-    def add(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
-        # Stride down to about twice the feature size first (a view, free), then area-average: this keeps
-        # the feature cost flat whatever the resolution.
-        fw, fh = shotlib.FEATURE_W, shotlib.FEATURE_H
-        step = max(1, min(y.shape[1] // (2 * fw), y.shape[0] // (2 * fh)))
-        cstep = max(1, step // 2)
-        sy, su, sv = y[::step, ::step], u[::cstep, ::cstep], v[::cstep, ::cstep]
+    def add(self, frame: av.VideoFrame, number: int, time_s: float) -> None:
+        frame = _yuv420(frame)
+        planes = _planes(frame)
+        self._reduce(*planes)
+        if number >= self._next:
+            self.candidates.append(_candidate(frame, planes, number))
+            self._next = number + self.stride
+            if len(self.candidates) > self._max:
+                self.candidates, self.stride = self.candidates[::2], self.stride * 2
+        self.frames.append(number)
+        self.times.append(time_s)
+        self.count += 1
+
+    def _reduce(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
+        sy, su, sv = _strided(y, u, v)
         if self._y and (sy.shape != self._y[0].shape or su.shape != self._u[0].shape):
             self.flush()  # the frame size changed mid-stream
-        self._y.append(sy.copy())
-        self._u.append(su.copy())
-        self._v.append(sv.copy())
+        self._y.append(sy)
+        self._u.append(su)
+        self._v.append(sv)
         if len(self._y) >= self.CHUNK:
             self.flush()
 
     def flush(self) -> None:
         if not self._y:
             return
-        fw, fh = shotlib.FEATURE_W, shotlib.FEATURE_H
-        small = _area(np.stack(self._y), fw, fh)
-        su = _area(np.stack(self._u), fw // 2, fh // 2)
-        sv = _area(np.stack(self._v), fw // 2, fh // 2)
+        small, hists = _reduced(self._y, self._u, self._v)
         self._y, self._u, self._v = [], [], []
-        hists = shotlib.histograms(small, su, sv)
-        if self._prev is None:
-            scores = shotlib.frame_scores(small, hists)
-        else:
-            scores = shotlib.frame_scores(
-                np.concatenate([self._prev[0][None], small]), np.concatenate([self._prev[1][None], hists])
-            )[1:]
-        self._prev = (small[-1], hists[-1])
-        self.features.append(small)
-        self.scores.append(scores)
+        self.small.append(small)
+        self.hists.append(hists)
 
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
-        self.flush()
-        if not self.features:
-            return np.zeros((0, shotlib.FEATURE_H, shotlib.FEATURE_W), np.uint8), np.zeros(0, np.float32)
-        return np.concatenate(self.features), np.concatenate(self.scores).astype(np.float32)
+
+def _reduced(
+    y: Sequence[np.ndarray], u: Sequence[np.ndarray], v: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Luma thumbnails and chroma histograms of strided planes: the same as `cv2.resize(...,
+    INTER_AREA)` per frame followed by `shots.histogram`, vectorised over the frames."""
+    fw, fh = shotlib.FEATURE_W, shotlib.FEATURE_H
+    small = _area(np.stack(y), fw, fh)
+    su = _area(np.stack(u), fw // 2, fh // 2)
+    sv = _area(np.stack(v), fw // 2, fh // 2)
+    return small, shotlib.histograms(small, su, sv)
+
+
+@dataclass(slots=True)
+class _Samples:
+    frames: np.ndarray
+    times: np.ndarray
+    features: np.ndarray
+    hists: np.ndarray
+    candidates: list[Candidate]
+
+
+def _merge(parts: Sequence[_Part], max_candidates: int) -> _Samples:
+    """The parts' samples in order, numbered, with one candidate pool."""
+    frames = np.asarray([f for p in parts for f in p.frames], np.int64)
+    times = np.asarray([t for p in parts for t in p.times], np.float64)
+    small = [c for p in parts for c in p.small]
+    hists = [h for p in parts for h in p.hists]
+    features = (
+        np.concatenate(small) if small else np.zeros((0, shotlib.FEATURE_H, shotlib.FEATURE_W), np.uint8)
+    )
+    hist = np.concatenate(hists) if hists else np.zeros((0, 3 * shotlib.HIST_BINS), np.float32)
+    if len(frames) > 1 and np.any(np.diff(frames) <= 0):  # a decoder handed frames out of order
+        order = np.unique(frames, return_index=True)[1]
+        frames, times, features, hist = frames[order], times[order], features[order], hist[order]
+    candidates = sorted((c for p in parts for c in p.candidates), key=lambda c: c.frame)
+    while len(candidates) > max_candidates:
+        candidates = candidates[::2]
+    for c in candidates:
+        c.sample = int(np.searchsorted(frames, c.frame))
+    return _Samples(frames, times, features, hist, candidates)
+
+
+# --- locating hard cuts to the frame ---
+
+
+def _per_sample(config: shotlib.CutConfig, frames: np.ndarray) -> shotlib.CutConfig:
+    """The cut detector's frame counts as sample counts: its window must span the same time, or a
+    dissolve a few samples long would stand out against the steady frames around it."""
+    if len(frames) < 2:
+        return config
+    per_frame = (len(frames) - 1) / max(1, int(frames[-1] - frames[0]))
+    return replace(
+        config,
+        window=max(2, round(config.window * per_frame)),
+        min_shot_frames=max(2, round(config.min_shot_frames * per_frame)),
+    )
+
+
+def _locate_cuts(
+    path: Path,
+    index: _Index | None,
+    frames: np.ndarray,
+    scores: np.ndarray,
+    config: shotlib.CutConfig,
+    workers: int,
+) -> tuple[list[int], int]:
+    """Hard cuts as frame numbers: a cut between adjacent frames is exact; one between samples further
+    apart is searched for among the frames between them."""
+    cuts, gaps = [], []
+    for i in shotlib.detect_cuts(scores, config):
+        a, b = int(frames[i - 1]), int(frames[i])
+        if b - a <= 1 or index is None:
+            cuts.append(b)
+        else:
+            gaps.append((a, b))
+    if gaps:
+        assert index is not None
+        cuts += _refine(path, index, gaps, workers)
+    return sorted(cuts), len(gaps)
+
+
+def _refine(path: Path, index: _Index, gaps: Sequence[tuple[int, int]], workers: int) -> list[int]:
+    """For each (a, b) pair of samples, the frame in (a, b] that differs most from the one before it.
+
+    Each group of gaps after one key frame is decoded from that key frame, skipping disposable frames
+    except those inside the gaps, so its cost is the reference frames up to its last gap plus the gaps
+    themselves; groups are decoded side by side.
+    """
+    by_key: dict[_Key, list[tuple[int, int]]] = {}
+    for a, b in gaps:
+        key = max((k for k in index.keys if k.frame <= a), key=lambda k: k.frame, default=index.keys[0])
+        by_key.setdefault(key, []).append((a, b))
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(workers, len(by_key))), thread_name_prefix="refine"
+    ) as pool:
+        found = pool.map(lambda item: _refine_group(path, index, *item), by_key.items())
+        return [cut for cuts in found for cut in cuts]
+
+
+def _refine_group(path: Path, index: _Index, key: _Key, group: list[tuple[int, int]]) -> list[int]:
+    wanted = {int(index.pts[f]) for a, b in group for f in range(a, b + 1)}
+    pictures = _decode_wanted(path, key, wanted, index)
+    out = []
+    for a, b in group:
+        have = [f for f in range(a, b + 1) if f in pictures]
+        if len(have) < 2:
+            out.append(b)
+            continue
+        small, hists = _reduced(*zip(*(pictures[f] for f in have), strict=True))
+        scores = shotlib.frame_scores(small, hists)
+        out.append(have[int(np.argmax(scores[1:])) + 1])
+    return out
+
+
+def _decode_wanted(
+    path: Path, key: _Key, wanted: set[int], index: _Index
+) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Strided planes of the frames whose timestamps are in `wanted`, decoding from `key`."""
+    out: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    remaining = set(wanted)
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            vs = container.streams.video[0]
+            cc = vs.codec_context
+            cc.thread_count = 1  # so that the skip setting applies to exactly the packet sent next
+            container.seek(key.pts, stream=vs, backward=True, any_frame=False)
+            for packet in container.demux(vs):
+                if not remaining:
+                    break
+                if packet.size == 0:
+                    continue
+                remaining.discard(packet.pts)
+                cc.skip_frame = "DEFAULT" if packet.pts in wanted else "NONREF"
+                try:
+                    _keep_wanted(cc.decode(packet), wanted, index, out)
+                except av.error.InvalidDataError:
+                    continue
+            _keep_wanted(cc.decode(None), wanted, index, out)
+    except av.error.FFmpegError:
+        pass  # the cut stays at the later sample
+    return out
+
+
+def _keep_wanted(
+    frames: Iterable[av.VideoFrame],
+    wanted: set[int],
+    index: _Index,
+    out: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> None:
+    for frame in frames:
+        if frame.pts in wanted:
+            out[index.frame_of(frame.pts)] = _strided(*_planes(_yuv420(frame)))
+
+
+# --- audio ---
+
+
+def _audio(path: Path) -> np.ndarray | None:
+    """The first audio track as float32 mono at AUDIO_RATE, decoded on its own."""
+    chunks: list[np.ndarray] = []
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            stream = container.streams.audio[0]
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.error.InvalidDataError:
+                    continue
+                for frame in frames:
+                    chunks.extend(f.to_ndarray()[0] for f in resampler.resample(frame))
+            chunks.extend(f.to_ndarray()[0] for f in resampler.resample(None))
+    except av.error.FFmpegError:
+        if not chunks:
+            return None
+    if not chunks:
+        return None
+    out: np.ndarray = np.concatenate(chunks).astype(np.float32) / 32768.0
+    return out
+
+
+# --- pixels ---
+
+
+def _yuv420(frame: av.VideoFrame) -> av.VideoFrame:
+    if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
+        frame = frame.reformat(width=frame.width // 2 * 2, height=frame.height // 2 * 2, format="yuv420p")
+    return frame
+
+
+def _strided(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Copies of the planes strided down to about twice the feature size (a few kB); the area average
+    over a chunk of them then keeps the feature cost flat whatever the resolution."""
+    fw, fh = shotlib.FEATURE_W, shotlib.FEATURE_H
+    step = max(1, min(y.shape[1] // (2 * fw), y.shape[0] // (2 * fh)))
+    cstep = max(1, step // 2)
+    return y[::step, ::step].copy(), u[::cstep, ::cstep].copy(), v[::cstep, ::cstep].copy()
 
 
 def _area(planes: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -317,7 +669,7 @@ def _planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _candidate(
-    frame: av.VideoFrame, planes: tuple[np.ndarray, np.ndarray, np.ndarray], index: int, time_s: float
+    frame: av.VideoFrame, planes: tuple[np.ndarray, np.ndarray, np.ndarray], number: int
 ) -> Candidate:
     w, h = frame.width, frame.height
     scale = min(1.0, MAX_CANDIDATE_SIDE / max(w, h))
@@ -326,4 +678,4 @@ def _candidate(
         planes = _planes(frame.reformat(width=w, height=h, format="yuv420p"))
     # Views, not copies: they keep the decoded frame alive, and the decoder hands out a fresh buffer for
     # every frame, so the pixels stay as decoded. Thinning the pool releases the frames it drops.
-    return Candidate(frame=index, time_s=time_s, planes=planes, width=w, height=h)
+    return Candidate(frame=number, sample=-1, time_s=0.0, planes=planes, width=w, height=h)

@@ -144,7 +144,7 @@ class OcrAnalyzer:
             self._engine = self._engine_factory()
         signals = ctx.signals()
         picks = grab.stable_samples(signals.times, signals.features, self.config.max_frames)
-        frames, decoded = self._frames(ctx, picks)
+        frames, decoded = self._frames(ctx, picks, signals.frames)
         seen = [
             (round(float(signals.times[i]), 3), line.text, line.score, line.box)
             for i, img in sorted(frames.items())
@@ -162,27 +162,30 @@ class OcrAnalyzer:
 
     @staticmethod
     def _frames(
-        ctx: VideoContext, picks: list[tuple[int, tuple[int, int]]]
+        ctx: VideoContext, picks: list[tuple[int, tuple[int, int]]], numbers: np.ndarray
     ) -> tuple[dict[int, np.ndarray], int]:
-        """The picked frames, and how many had to be decoded. A keyframe inside a pick's stretch shows the
-        same on-screen text (a stretch has no abrupt change), so it stands in, read once; the source is
-        decoded again only for stretches without a keyframe (a caption that changed inside a shot)."""
+        """The picked samples' pictures, and how many had to be decoded. A keyframe inside a pick's
+        stretch shows the same on-screen text (a stretch has no abrupt change), so it stands in, read
+        once; the source is decoded again only for stretches without a keyframe (a caption that changed
+        inside a shot). Picks and stretches are sample positions; keyframes go by frame number."""
         keyframes = ctx.keyframes()
         frames: dict[int, np.ndarray] = {}
         used: set[int] = set()
-        missing = []
+        missing: dict[int, int] = {}  # frame number -> sample
         for pick, (a, b) in picks:
-            inside = [k for k in keyframes if a <= k.frame < b]
+            first, end, frame = int(numbers[a]), int(numbers[b - 1]) + 1, int(numbers[pick])
+            inside = [k for k in keyframes if first <= k.frame < end]
             if not inside:
-                missing.append(pick)
+                missing[frame] = pick
                 continue
-            nearest = min(inside, key=lambda k: abs(k.frame - pick))
+            nearest = min(inside, key=lambda k: abs(k.frame - frame))
             if nearest.frame not in used:
                 used.add(nearest.frame)
                 frames[pick] = nearest.image
         if missing:
             with tempfile.TemporaryDirectory(prefix="reelmind-ocr-") as tmp:
-                frames.update(grab.grab_frames(ctx.download_source(Path(tmp)), missing))
+                grabbed = grab.grab_frames(ctx.download_source(Path(tmp)), list(missing))
+            frames.update({missing[n]: img for n, img in grabbed.items()})
         return frames, len(missing)
 
 

@@ -147,7 +147,7 @@ class IngestService:
             media = probe.probe(path)
             check_limits(media, self.config.limits)
             scanned = scan.scan(path, media.frame_count, self.config.scan, progress)
-            seg = segment(scanned, self.config.max_keyframes, self.config.scan.cut)
+            seg = segment(scanned, self.config.max_keyframes)
             payload = self._write_derived(video_id, media, scanned, seg)
             self.results.put_result(Result(video_id, "ingest", INGEST_VERSION, payload, self.clock()))
             # Announce before READY: if the announcement fails the event is retried and redone; analyzers
@@ -178,7 +178,7 @@ class IngestService:
         self, video_id: str, media: MediaInfo, scanned: scan.ScanResult, seg: Segmentation
     ) -> dict[str, Any]:
         signals_key = keys.derived_key(video_id, SIGNALS_FILE)
-        signals = Signals(scanned.times, scanned.scores, scanned.features)
+        signals = Signals(scanned.times, scanned.scores, scanned.features, scanned.frames)
         keyframes = []
         # Compressing the signals and encoding the keyframes release the GIL: run them on a second core
         # while this thread stores what is ready.
@@ -209,8 +209,10 @@ class IngestService:
             self.blobs.put_bytes(signals_key, signals_bytes.result(), "application/octet-stream")
         return {
             "media": asdict(media),
-            "signals": {"key": signals_key, "frames": scanned.frame_count},
-            "frames_decoded": scanned.frame_count,
+            "signals": {"key": signals_key, "frames": len(scanned.frames)},
+            "frames": scanned.frame_count,
+            "frames_decoded": len(scanned.frames),
+            "cuts_refined": scanned.refined,
             "decode_errors": scanned.decode_errors,
             "shots": [asdict(s) for s in seg.shots],
             "keyframes": keyframes,

@@ -114,9 +114,12 @@ def test_stable_samples_pick_each_caption_and_skip_flashes() -> None:
 
 
 def test_signals_round_trip_and_reject_garbage() -> None:
-    s = Signals(np.arange(3) / 30.0, np.zeros(3, np.float32), np.zeros((3, 36, 64), np.uint8))
+    s = Signals(
+        np.arange(3) / 15.0, np.zeros(3, np.float32), np.zeros((3, 36, 64), np.uint8), np.arange(3) * 2
+    )
     back = Signals.from_bytes(s.to_bytes())
     assert np.array_equal(back.times, s.times) and back.features.shape == (3, 36, 64)
+    assert np.array_equal(back.frames, [0, 2, 4])
     with pytest.raises(CorruptMedia):
         Signals.from_bytes(b"garbage")
 

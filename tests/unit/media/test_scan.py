@@ -1,0 +1,134 @@
+"""The scan decodes a sample of the frames in parts side by side, and still finds every cut to the frame.
+
+Clips are encoded here with x264 settings that put cuts where the scan's shortcuts would hurt: inside
+runs of skipped B-frames (no key frame at the cut), and open GOPs whose leading pictures straddle the
+boundary between two parts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from reelmind import samples
+from reelmind.errors import CorruptMedia
+from reelmind.media import scan
+from reelmind.media.keyframes import segment
+
+SEGMENTS = samples.standard_specs()[0].segments  # four shots, cuts at known frames, pans and zooms
+ENCODINGS = {
+    # One key frame per 10 s and no scene-cut detection: every cut lies between two decoded samples.
+    "cuts_in_b_runs": "scenecut=0:keyint=250:bframes=3",
+    # Open GOPs every 30 frames: B-frames after a key frame in decode order are shown before it.
+    "open_gop": "open-gop=1:keyint=30:min-keyint=30:scenecut=0",
+    # No B-frames at all: nothing to skip.
+    "no_b_frames": "bframes=0:keyint=50:scenecut=0",
+}
+
+
+@pytest.fixture(scope="module")
+def encoded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, samples.ClipTruth]:
+    folder = tmp_path_factory.mktemp("encoded")
+    return {
+        name: samples.write_clip(samples.ClipSpec(name, SEGMENTS, x264_params=params), folder / f"{name}.mp4")
+        for name, params in ENCODINGS.items()
+    }
+
+
+def test_cuts_between_skipped_frames_are_located_to_the_frame(encoded: dict[str, samples.ClipTruth]) -> None:
+    clip = encoded["cuts_in_b_runs"]
+    result = scan.scan(clip.path, clip.frame_count, scan.ScanConfig(parts=3, min_part_s=1.0))
+    assert result.parts == 1, "one key frame: nowhere to split"
+    assert len(result.frames) < 0.7 * clip.frame_count, "disposable frames were not skipped"
+    gaps = {int(b) for a, b in zip(result.frames[:-1], result.frames[1:], strict=True) if b - a > 1}
+    assert gaps & set(clip.cuts), "no cut fell between two samples: the clip does not test refinement"
+    assert result.refined >= len(gaps & set(clip.cuts))
+    assert result.cuts == clip.cuts
+    shots = segment(result, 48).shots
+    assert [s.start_frame for s in shots if s.entry == "cut"] == clip.cuts
+
+
+def test_the_refined_cut_is_where_the_picture_changes_not_the_next_sample(
+    encoded: dict[str, samples.ClipTruth],
+) -> None:
+    clip = encoded["cuts_in_b_runs"]
+    result = scan.scan(clip.path, clip.frame_count, scan.ScanConfig(parts=1))
+    for cut in clip.cuts:
+        after = int(result.frames[result.sample_at(cut - 1) + 1])  # the first sample past the last shot
+        if after != cut:
+            break
+    else:
+        pytest.fail("every cut is on a sample: nothing was refined")
+    assert cut in result.cuts and after not in result.cuts
+
+
+@pytest.mark.parametrize("name", ["open_gop", "no_b_frames"])
+def test_parts_decoded_side_by_side_give_what_one_decoder_gives(
+    encoded: dict[str, samples.ClipTruth], name: str
+) -> None:
+    clip = encoded[name]
+    one = scan.scan(clip.path, clip.frame_count, scan.ScanConfig(parts=1))
+    three = scan.scan(clip.path, clip.frame_count, scan.ScanConfig(parts=3, min_part_s=1.0))
+    assert three.parts == 3
+    assert np.array_equal(one.frames, three.frames)
+    assert np.array_equal(one.features, three.features)
+    assert np.allclose(one.scores[1:], three.scores[1:])
+    assert one.cuts == three.cuts == clip.cuts
+    assert [c.frame for c in one.candidates][:5] == [c.frame for c in three.candidates][:5]
+
+
+def test_open_gop_clip_has_leading_pictures(encoded: dict[str, samples.ClipTruth]) -> None:
+    """The open-GOP case above only tests the part boundary if its key frames have leading pictures."""
+    with av.open(str(encoded["open_gop"].path)) as container:
+        index = scan._Index.build(container, container.streams.video[0])
+    assert index is not None and sum(k.leading for k in index.keys[1:]) >= 2
+
+
+def test_a_stream_without_b_frames_is_decoded_whole(encoded: dict[str, samples.ClipTruth]) -> None:
+    clip = encoded["no_b_frames"]
+    result = scan.scan(clip.path, clip.frame_count)
+    assert np.array_equal(result.frames, np.arange(clip.frame_count))
+    assert result.refined == 0 and result.cuts == clip.cuts
+
+
+def test_decoding_every_frame_finds_the_same_cuts(encoded: dict[str, samples.ClipTruth]) -> None:
+    clip = encoded["open_gop"]
+    sampled = scan.scan(clip.path, clip.frame_count)
+    every = scan.scan(clip.path, clip.frame_count, scan.ScanConfig(skip_disposable=False))
+    assert len(every.frames) == clip.frame_count > len(sampled.frames)
+    assert every.cuts == sampled.cuts == clip.cuts
+    # The samples' thumbnails are the same pictures as those frames decoded in full.
+    at = np.searchsorted(every.frames, sampled.frames)
+    assert np.array_equal(every.features[at], sampled.features)
+
+
+def test_progress_counts_the_decoded_frames(encoded: dict[str, samples.ClipTruth]) -> None:
+    clip = encoded["cuts_in_b_runs"]
+    seen: list[int] = []
+    result = scan.scan(clip.path, clip.frame_count, scan.ScanConfig(parts=2, min_part_s=1.0), seen.append)
+    assert all(step >= 30 for step in seen)
+    assert len(result.frames) - 30 < sum(seen) <= len(result.frames)
+
+
+def test_keyframe_candidates_are_numbered_and_timed_like_the_samples(
+    encoded: dict[str, samples.ClipTruth],
+) -> None:
+    clip = encoded["open_gop"]
+    result = scan.scan(clip.path, clip.frame_count, scan.ScanConfig(parts=2, min_part_s=1.0))
+    assert len(result.candidates) >= clip.duration_s * 2
+    for c in result.candidates:
+        assert result.frames[c.sample] == c.frame
+        assert c.time_s == pytest.approx(c.frame / clip.spec.fps, abs=1e-3)
+        assert c.bgr().shape == (clip.spec.height, clip.spec.width, 3)
+
+
+def test_a_file_cut_short_is_damaged(tmp_path: Path, encoded: dict[str, samples.ClipTruth]) -> None:
+    clip = encoded["no_b_frames"]
+    data = clip.path.read_bytes()
+    short = tmp_path / "short.mp4"
+    short.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptMedia):
+        scan.scan(short, clip.frame_count)
