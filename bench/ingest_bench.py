@@ -34,7 +34,7 @@ FIXED_GOP = "scenecut=0:keyint=300:bframes=3"
 def clip(x264_params: str = "") -> samples.ClipTruth:
     spec = samples.bench_spec(30)
     if x264_params:
-        spec = dataclasses.replace(spec, name=f"{spec.name}-fixedgop", x264_params=x264_params)
+        spec = dataclasses.replace(spec, name=f"{spec.name}-fixedgop", encoder_params=x264_params)
     path = CACHE / f"{spec.name}.mp4"
     if path.exists():
         return samples.truth(spec, path)

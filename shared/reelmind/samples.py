@@ -52,8 +52,9 @@ class ClipSpec:
     audio: str | None = "tone"  # tone | speech | None
     crf: int = 23
     faststart: bool = False
-    # Extra x264 settings (`key=value:...`), e.g. to put cuts where no key frame starts.
-    x264_params: str = ""
+    codec: str = "libx264"  # or libx265 (HEVC), libsvtav1 (AV1)
+    # Extra encoder settings (`key=value:...`), e.g. to put cuts where no key frame starts.
+    encoder_params: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,12 +216,10 @@ def write_clip(spec: ClipSpec, path: Path) -> ClipTruth:
     path.parent.mkdir(parents=True, exist_ok=True)
     options = {"movflags": "+faststart"} if spec.faststart else {}
     with av.open(str(path), "w", format="mp4", options=options) as out:
-        vs = out.add_stream("libx264", rate=spec.fps)
+        vs = out.add_stream(spec.codec, rate=spec.fps)
+        assert isinstance(vs, av.VideoStream), spec.codec
         vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, "yuv420p"
-        x264: dict[str, object] = {"preset": "veryfast", "crf": str(spec.crf)}
-        if spec.x264_params:
-            x264["x264-params"] = spec.x264_params
-        vs.options = x264
+        vs.options = _encoder_options(spec)
         astream = None
         if spec.audio:
             rate = 16_000 if spec.audio == "speech" else 44_100
@@ -243,6 +242,20 @@ def write_clip(spec: ClipSpec, path: Path) -> ClipTruth:
             for packet in astream.encode():
                 out.mux(packet)
     return gt
+
+
+def _encoder_options(spec: ClipSpec) -> dict[str, object]:
+    if spec.codec == "libsvtav1":
+        options: dict[str, object] = {"preset": "10", "crf": str(spec.crf + 12)}
+        params = spec.encoder_params
+    else:  # x264 and x265 take the same presets and quality scale
+        options = {"preset": "veryfast", "crf": str(spec.crf)}
+        params = ":".join(
+            p for p in ("log-level=error" if spec.codec == "libx265" else "", spec.encoder_params) if p
+        )
+    if params:
+        options[f"{spec.codec.removeprefix('lib')}-params"] = params
+    return options
 
 
 def standard_specs() -> list[ClipSpec]:

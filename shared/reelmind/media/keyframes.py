@@ -8,7 +8,7 @@ import numpy as np
 
 from reelmind.domain.video import Shot
 from reelmind.media import shots as shotlib
-from reelmind.media.frames import FrameQuality, frame_quality
+from reelmind.media.frames import FrameQuality
 from reelmind.media.scan import Candidate, ScanResult
 
 
@@ -82,7 +82,7 @@ def _pick(shot: Shot, candidates: list[Candidate], transitions: np.ndarray) -> P
     best: PickedKeyframe | None = None
     best_key = -1.0
     for c in inside:
-        q = frame_quality(c.luma())
+        q = c.quality
         in_blend = bool(transitions[c.frame])
         centred = 1.0 - abs(c.frame - middle) / max(1.0, length / 2)
         key = (0.0 if in_blend else 1.0) + q.score + 0.15 * centred

@@ -40,9 +40,12 @@ import numpy as np
 
 from reelmind.errors import CorruptMedia
 from reelmind.media import shots as shotlib
+from reelmind.media.frames import FrameQuality, frame_quality
 
 AUDIO_RATE = 16_000
 MAX_CANDIDATE_SIDE = 1280
+#: Decoders that read `skip_frame` for every picture, so it can change from one packet to the next.
+SKIP_PER_PICTURE = frozenset({"h264", "hevc"})
 MAX_ERROR_SHARE = 0.1  # more of the decoded packets rejected than this, and the file counts as damaged
 
 
@@ -67,6 +70,7 @@ class Candidate:
     planes: tuple[np.ndarray, np.ndarray, np.ndarray]  # Y, U, V (4:2:0) views of the decoded frame
     width: int
     height: int
+    quality: FrameQuality  # measured on the part's thread, where it runs beside the other parts
 
     def bgr(self) -> np.ndarray:
         y, u, v = self.planes
@@ -549,7 +553,11 @@ def _refine_group(path: Path, index: _Index, key: _Key, group: list[tuple[int, i
 def _decode_wanted(
     path: Path, key: _Key, wanted: set[int], index: _Index
 ) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Strided planes of the frames whose timestamps are in `wanted`, decoding from `key`."""
+    """Strided planes of the frames whose timestamps are in `wanted`, decoding from `key`.
+
+    H.264 and HEVC decoders read the skip setting for every picture, so only the wanted disposable
+    frames are decoded; other decoders (dav1d for AV1 reads it once, when it opens) decode every frame.
+    """
     out: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     remaining = set(wanted)
     try:
@@ -557,6 +565,7 @@ def _decode_wanted(
             vs = container.streams.video[0]
             cc = vs.codec_context
             cc.thread_count = 1  # so that the skip setting applies to exactly the packet sent next
+            toggles = cc.name in SKIP_PER_PICTURE
             container.seek(key.pts, stream=vs, backward=True, any_frame=False)
             for packet in container.demux(vs):
                 if not remaining:
@@ -564,7 +573,8 @@ def _decode_wanted(
                 if packet.size == 0:
                     continue
                 remaining.discard(packet.pts)
-                cc.skip_frame = "DEFAULT" if packet.pts in wanted else "NONREF"
+                if toggles:
+                    cc.skip_frame = "DEFAULT" if packet.pts in wanted else "NONREF"
                 try:
                     _keep_wanted(cc.decode(packet), wanted, index, out)
                 except av.error.InvalidDataError:
@@ -678,4 +688,4 @@ def _candidate(
         planes = _planes(frame.reformat(width=w, height=h, format="yuv420p"))
     # Views, not copies: they keep the decoded frame alive, and the decoder hands out a fresh buffer for
     # every frame, so the pixels stay as decoded. Thinning the pool releases the frames it drops.
-    return Candidate(frame=number, sample=-1, time_s=0.0, planes=planes, width=w, height=h)
+    return Candidate(number, -1, 0.0, planes, w, h, frame_quality(planes[0]))
