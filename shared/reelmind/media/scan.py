@@ -120,53 +120,13 @@ def scan(
     path: Path, expected_frames: int, config: ScanConfig | None = None, progress: Progress | None = None
 ) -> ScanResult:
     config = config or ScanConfig()
-    try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            if not container.streams.video:
-                raise CorruptMedia("the file has no video stream")
-            vs = container.streams.video[0]
-            fps = float(vs.average_rate or vs.guessed_rate or 25)
-            has_audio = bool(container.streams.audio)
-            index = _Index.build(container, vs)
-    except av.error.FFmpegError as exc:
-        raise CorruptMedia(f"the file could not be read: {exc}") from None
-    if index is not None and expected_frames and index.count < 0.9 * expected_frames - 2:
-        raise CorruptMedia(
-            f"only {index.count} of {expected_frames} frames are in the file; it is damaged or truncated"
-        )
-    stride = max(1, round(fps / config.candidates_per_second))
-    plan = _plan(index, fps, config)
-    report = _Progress(progress)
-    with ThreadPoolExecutor(max_workers=len(plan) + 1, thread_name_prefix="scan") as pool:
+    fps, has_audio, index = _open(path, expected_frames)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan-audio") as pool:
         audio = pool.submit(_audio, path) if (config.extract_audio and has_audio) else None
-        cap = max(8, config.max_candidates // len(plan))
-        jobs = [
-            pool.submit(_decode_part, path, index, span, config, _Part(stride, cap), report, len(plan) > 1)
-            for span in plan
-        ]
-        try:
-            parts = [job.result() for job in jobs]
-        except _SeekMissed:  # the container could not seek to a key frame exactly: decode it in one part
-            report.reset()
-            whole = _Part(stride, config.max_candidates)
-            parts = [_decode_part(path, index, (None, None), config, whole, report, False)]
-            plan = [(None, None)]
+        parts, plan = _decode(path, index, fps, config, _Progress(progress))
         track = audio.result() if audio is not None else None
-    decoded, errors = sum(p.packets for p in parts), sum(p.errors for p in parts)
     samples = _merge(parts, config.max_candidates)
-    if len(samples.frames) == 0:
-        raise CorruptMedia("no video frame could be decoded; the file is damaged or truncated")
-    if errors > MAX_ERROR_SHARE * max(1, decoded):
-        raise CorruptMedia(f"{errors} of {decoded} video packets could not be decoded; the file is damaged")
-    if index is None:  # frames were counted as they came, every one decoded
-        frame_times = samples.times - samples.times[0]
-        if expected_frames and len(frame_times) < 0.9 * expected_frames - 2:
-            raise CorruptMedia(
-                f"only {len(frame_times)} of {expected_frames} frames could be decoded; "
-                "the file is damaged or truncated"
-            )
-    else:
-        frame_times = index.times()
+    frame_times = _frame_times(parts, samples, index, expected_frames)
     times = frame_times[samples.frames]
     for c in samples.candidates:
         c.time_s = float(times[c.sample])
@@ -185,9 +145,72 @@ def scan(
         refined=refined,
         candidates=samples.candidates,
         audio=track,
-        decode_errors=errors,
+        decode_errors=sum(p.errors for p in parts),
         parts=len(plan),
     )
+
+
+def _open(path: Path, expected_frames: int) -> tuple[float, bool, _Index | None]:
+    """Frame rate, whether there is audio, and the packet index (None where it cannot number frames)."""
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.video:
+                raise CorruptMedia("the file has no video stream")
+            vs = container.streams.video[0]
+            fps = float(vs.average_rate or vs.guessed_rate or 25)
+            has_audio = bool(container.streams.audio)
+            index = _Index.build(container, vs)
+    except av.error.FFmpegError as exc:
+        raise CorruptMedia(f"the file could not be read: {exc}") from None
+    if index is not None and expected_frames and index.count < 0.9 * expected_frames - 2:
+        raise CorruptMedia(
+            f"only {index.count} of {expected_frames} frames are in the file; it is damaged or truncated"
+        )
+    return fps, has_audio, index
+
+
+def _decode(
+    path: Path, index: _Index | None, fps: float, config: ScanConfig, report: _Progress
+) -> tuple[list[_Part], list[_Span]]:
+    """Every part of the plan decoded on a thread of its own; one part if seeking is not exact."""
+    stride = max(1, round(fps / config.candidates_per_second))
+    plan = _plan(index, fps, config)
+    cap = max(8, config.max_candidates // len(plan))
+    with ThreadPoolExecutor(max_workers=len(plan), thread_name_prefix="scan") as pool:
+        jobs = [
+            pool.submit(
+                _decode_part, path, index, span, config, _Part(stride, cap, fps), report, len(plan) > 1
+            )
+            for span in plan
+        ]
+        try:
+            return [job.result() for job in jobs], plan
+        except _SeekMissed:
+            pass
+    report.reset()
+    whole = _Part(stride, config.max_candidates, fps)
+    return [_decode_part(path, index, (None, None), config, whole, report, False)], [(None, None)]
+
+
+def _frame_times(
+    parts: Sequence[_Part], samples: _Samples, index: _Index | None, expected_frames: int
+) -> np.ndarray:
+    """Seconds from the first frame, per frame; raises CorruptMedia for what decoding showed damaged."""
+    decoded, errors = sum(p.packets for p in parts), sum(p.errors for p in parts)
+    if len(samples.frames) == 0:
+        raise CorruptMedia("no video frame could be decoded; the file is damaged or truncated")
+    if errors > MAX_ERROR_SHARE * max(1, decoded):
+        raise CorruptMedia(f"{errors} of {decoded} video packets could not be decoded; the file is damaged")
+    if index is not None:
+        return index.times()
+    # Without an index every frame was decoded, numbered as it came.
+    if expected_frames and len(samples.frames) < 0.9 * expected_frames - 2:
+        raise CorruptMedia(
+            f"only {len(samples.frames)} of {expected_frames} frames could be decoded; "
+            "the file is damaged or truncated"
+        )
+    out: np.ndarray = samples.times - samples.times[0]
+    return out
 
 
 # --- the packet index and the split into parts ---
@@ -372,7 +395,7 @@ def _take(
     for frame in frames:
         if index is None:
             number = part.count
-            t = float(frame.time) if frame.time is not None else number / 30.0
+            t = float(frame.time) if frame.time is not None else number / part.fps
         else:
             number = index.frame_of(frame.pts)
             if (
@@ -392,7 +415,8 @@ class _Part:
 
     CHUNK = 64
 
-    def __init__(self, stride: int, max_candidates: int) -> None:
+    def __init__(self, stride: int, max_candidates: int, fps: float) -> None:
+        self.fps = fps  # for frames without timestamps
         self.packets = self.errors = self.count = 0
         self.frames: list[int] = []
         self.times: list[float] = []  # only where frames are numbered as they come

@@ -142,3 +142,23 @@ def test_a_file_cut_short_is_damaged(tmp_path: Path, encoded: dict[str, samples.
     short.write_bytes(data[: len(data) // 2])
     with pytest.raises(CorruptMedia):
         scan.scan(short, clip.frame_count)
+
+
+def test_a_raw_stream_without_timestamps_is_decoded_frame_by_frame(tmp_path: Path) -> None:
+    """Raw H.264 (Annex B) carries no timestamps: there is nothing to number skipped frames by."""
+    spec = samples.ClipSpec("raw", SEGMENTS)
+    raw = tmp_path / "clip.h264"
+    with av.open(str(raw), "w", format="h264") as out:
+        vs = out.add_stream("libx264", rate=spec.fps)
+        vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, "yuv420p"
+        for img in samples.frames(spec):
+            for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+    truth = samples.truth(spec, raw)
+    result = scan.scan(raw, 0, scan.ScanConfig(parts=2, min_part_s=1.0))
+    assert result.parts == 1
+    assert np.array_equal(result.frames, np.arange(truth.frame_count))
+    assert result.cuts == truth.cuts
+    assert result.frame_times[-1] == pytest.approx((truth.frame_count - 1) / spec.fps, abs=1e-3)
