@@ -127,6 +127,57 @@ def test_a_function_polling_a_queue_reports_partial_batch_failures_and_its_queue
         assert dlq["MessageRetentionPeriod"] > queue.get("MessageRetentionPeriod", 345600)
 
 
+def _dead_letter_queues() -> set[str]:
+    """Queues that failed work ends in: redrive targets, functions' DLQs and on-failure destinations."""
+    found = {
+        _arn_of(v["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        for v in RESOURCES.values()
+        if v["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in v["Properties"]
+    }
+    for name in FUNCTIONS:
+        props = _props(name)
+        if "DeadLetterQueue" in props:
+            found.add(_arn_of(props["DeadLetterQueue"]["TargetArn"]))
+        on_failure = props.get("EventInvokeConfig", {}).get("DestinationConfig", {}).get("OnFailure")
+        if on_failure:
+            found.add(_arn_of(on_failure["Destination"]))
+    return found
+
+
+def _alarms_on(queue: str, metric: str) -> list[dict[str, Any]]:
+    return [
+        v["Properties"]
+        for v in RESOURCES.values()
+        if v["Type"] == "AWS::CloudWatch::Alarm"
+        and v["Properties"]["MetricName"] == metric
+        and v["Properties"]["Dimensions"]
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+    ]
+
+
+def test_a_message_in_any_dead_letter_queue_raises_an_alarm_on_the_encrypted_topic() -> None:
+    queues = _dead_letter_queues()
+    assert {"UploadsDeadLetterQueue", "DeadLetterQueue", "FailedInvocationsQueue"} <= queues
+    for queue in queues:
+        [alarm] = _alarms_on(queue, "ApproximateNumberOfMessagesVisible")
+        assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold", queue
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert RESOURCES["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "EncryptionKey"}
+    key_policy = RESOURCES["EncryptionKey"]["Properties"]["KeyPolicy"]["Statement"]
+    assert any(
+        s["Principal"].get("Service") == "cloudwatch.amazonaws.com" and "kms:Decrypt" in s["Action"]
+        for s in key_policy
+    ), "CloudWatch cannot publish to a topic encrypted with a key it may not use"
+
+
+def test_a_backlog_of_uploads_raises_an_alarm() -> None:
+    [alarm] = _alarms_on("UploadsQueue", "ApproximateAgeOfOldestMessage")
+    ingest_timeout = _props("IngestFunction")["Timeout"]
+    assert alarm["Threshold"] >= ingest_timeout  # one slow upload in flight is not a backlog
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
 def test_uploads_reach_ingest_through_a_queue_only_the_media_bucket_may_send_to() -> None:
     bucket = RESOURCES["MediaBucket"]
     [config] = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
