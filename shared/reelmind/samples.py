@@ -17,6 +17,8 @@ import av
 import cv2
 import numpy as np
 
+from reelmind.media import orient
+
 PHOTOS = (
     "astronaut",
     "chelsea",
@@ -53,6 +55,9 @@ class ClipSpec:
     crf: int = 23
     faststart: bool = False
     codec: str = "libx264"  # or libx265 (HEVC), libsvtav1 (AV1)
+    # Stored on its side with a display matrix that turns it upright, as phones record portrait video
+    # (270: a quarter turn clockwise to show; see reelmind.media.orient). width and height are as shown.
+    rotation: int = 0
     # Extra encoder settings (`key=value:...`), e.g. to put cuts where no key frame starts.
     encoder_params: str = ""
 
@@ -218,15 +223,20 @@ def write_clip(spec: ClipSpec, path: Path) -> ClipTruth:
     with av.open(str(path), "w", format="mp4", options=options) as out:
         vs = out.add_stream(spec.codec, rate=spec.fps)
         assert isinstance(vs, av.VideoStream), spec.codec
-        vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, "yuv420p"
+        vs.width, vs.height = orient.display_size(spec.width, spec.height, spec.rotation)  # as stored
+        vs.pix_fmt = "yuv420p"
+        if spec.rotation:
+            vs.set_display_rotation(spec.rotation)
         vs.options = _encoder_options(spec)
         astream = None
         if spec.audio:
             rate = 16_000 if spec.audio == "speech" else 44_100
             astream = out.add_stream("aac", rate=rate)
             astream.layout = "mono"
+        stored_turn = (360 - spec.rotation) % 360  # undoes the display matrix's turn
         for img in frames(spec):
-            for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            stored = np.ascontiguousarray(orient.upright(img, stored_turn))
+            for packet in vs.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
                 out.mux(packet)
         for packet in vs.encode():
             out.mux(packet)
@@ -280,6 +290,14 @@ def standard_specs() -> list[ClipSpec]:
         ),
         ClipSpec("silent", (Segment("rocket", 30), Segment("astronaut", 30, "zoom")), audio=None),
         ClipSpec("vertical", (Segment("chelsea", 35), Segment("coffee", 35, "zoom")), width=180, height=320),
+        # A phone's portrait video: landscape pictures stored with a display matrix that turns them upright.
+        ClipSpec(
+            "phone",
+            (Segment("astronaut", 35, "zoom"), Segment("coffee", 35)),
+            width=180,
+            height=320,
+            rotation=270,
+        ),
         ClipSpec("speech", (Segment("astronaut", 60, "zoom"), Segment("retina", 60, "pan")), audio="speech"),
     ]
 

@@ -41,7 +41,7 @@ class MediaInfo:
     container: str
     duration_s: float
     size_bytes: int
-    width: int
+    width: int  # as shown: a phone's portrait video is taller than wide even if stored on its side
     height: int
     fps: float
     frame_count: int
@@ -49,6 +49,7 @@ class MediaInfo:
     audio_codec: str | None
     audio_sample_rate: int | None
     bitrate_bps: int
+    rotation: int = 0  # the display matrix's turn, counterclockwise degrees (see reelmind.media.orient)
 
     @property
     def has_audio(self) -> bool:

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from reelmind.errors import CorruptMedia
+from reelmind.media import orient
 
 
 def block_change(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = (4, 8)) -> float:
@@ -85,7 +86,7 @@ def stable_samples(
 
 def grab_frames(path: Path, indices: Sequence[int], max_side: int = 1280) -> dict[int, np.ndarray]:
     """Decode the video once and keep the frames at `indices` (frame numbers in presentation order, as
-    the scan numbers them), as BGR, long side at most `max_side`."""
+    the scan numbers them), as BGR, upright, long side at most `max_side`."""
     wanted = set(indices)
     out: dict[int, np.ndarray] = {}
     if not wanted:
@@ -97,7 +98,9 @@ def grab_frames(path: Path, indices: Sequence[int], max_side: int = 1280) -> dic
             stream.thread_type = "AUTO"
             for n, frame in enumerate(container.decode(stream)):
                 if n in wanted:
-                    img: np.ndarray = frame.to_ndarray(format="bgr24")
+                    img: np.ndarray = orient.upright(
+                        frame.to_ndarray(format="bgr24"), orient.rotation_of(frame)
+                    )
                     scale = max_side / max(img.shape[:2])
                     out[n] = (
                         cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

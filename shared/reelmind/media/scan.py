@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 from reelmind.errors import CorruptMedia
+from reelmind.media import orient
 from reelmind.media import shots as shotlib
 from reelmind.media.frames import FrameQuality, frame_quality
 
@@ -68,21 +69,33 @@ class Candidate:
     sample: int  # position among the decoded samples
     time_s: float
     planes: tuple[np.ndarray, np.ndarray, np.ndarray]  # Y, U, V (4:2:0) views of the decoded frame
-    width: int
-    height: int
-    quality: FrameQuality  # measured on the part's thread, where it runs beside the other parts
+    coded_width: int  # of the planes, as decoded
+    coded_height: int
+    rotation: int  # the display matrix's turn (see `reelmind.media.orient`)
+    quality: FrameQuality  # of the upright picture, measured on the part's thread beside the other parts
+
+    @property
+    def width(self) -> int:
+        """As shown, upright."""
+        return orient.display_size(self.coded_width, self.coded_height, self.rotation)[0]
+
+    @property
+    def height(self) -> int:
+        return orient.display_size(self.coded_width, self.coded_height, self.rotation)[1]
 
     def bgr(self) -> np.ndarray:
+        """The picture, upright."""
         y, u, v = self.planes
-        h = self.height
-        yuv = np.empty((h * 3 // 2, self.width), np.uint8)  # I420 layout
+        h = self.coded_height
+        yuv = np.empty((h * 3 // 2, self.coded_width), np.uint8)  # I420 layout
         yuv[:h] = y
         yuv[h:].reshape(-1)[: u.size] = u.reshape(-1)
         yuv[h:].reshape(-1)[u.size :] = v.reshape(-1)
-        return cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420)
+        return orient.upright(cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420), self.rotation)
 
     def luma(self) -> np.ndarray:
-        return self.planes[0]
+        """The luma plane, upright."""
+        return orient.upright(self.planes[0], self.rotation)
 
 
 @dataclass(slots=True)
@@ -100,6 +113,7 @@ class ScanResult:
     audio: np.ndarray | None  # float32 mono at AUDIO_RATE
     decode_errors: int
     parts: int  # how many parts were decoded side by side
+    rotation: int  # the display matrix's turn of the pictures (see `reelmind.media.orient`)
 
     @property
     def sample_rate(self) -> float:
@@ -147,6 +161,7 @@ def scan(
         audio=track,
         decode_errors=sum(p.errors for p in parts),
         parts=len(plan),
+        rotation=next((p.rotation for p in parts if p.rotation is not None), 0),
     )
 
 
@@ -417,6 +432,7 @@ class _Part:
 
     def __init__(self, stride: int, max_candidates: int, fps: float) -> None:
         self.fps = fps  # for frames without timestamps
+        self.rotation: int | None = None  # of the first frame; a stream has one display matrix
         self.packets = self.errors = self.count = 0
         self.frames: list[int] = []
         self.times: list[float] = []  # only where frames are numbered as they come
@@ -429,11 +445,13 @@ class _Part:
         self._v: list[np.ndarray] = []
 
     def add(self, frame: av.VideoFrame, number: int, time_s: float) -> None:
+        if self.rotation is None:
+            self.rotation = orient.rotation_of(frame)
         frame = _yuv420(frame)
         planes = _planes(frame)
         self._reduce(*planes)
         if number >= self._next:
-            self.candidates.append(_candidate(frame, planes, number))
+            self.candidates.append(_candidate(frame, planes, number, self.rotation))
             self._next = number + self.stride
             if len(self.candidates) > self._max:
                 self.candidates, self.stride = self.candidates[::2], self.stride * 2
@@ -703,7 +721,7 @@ def _planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _candidate(
-    frame: av.VideoFrame, planes: tuple[np.ndarray, np.ndarray, np.ndarray], number: int
+    frame: av.VideoFrame, planes: tuple[np.ndarray, np.ndarray, np.ndarray], number: int, rotation: int
 ) -> Candidate:
     w, h = frame.width, frame.height
     scale = min(1.0, MAX_CANDIDATE_SIDE / max(w, h))
@@ -712,4 +730,5 @@ def _candidate(
         planes = _planes(frame.reformat(width=w, height=h, format="yuv420p"))
     # Views, not copies: they keep the decoded frame alive, and the decoder hands out a fresh buffer for
     # every frame, so the pixels stay as decoded. Thinning the pool releases the frames it drops.
-    return Candidate(number, -1, 0.0, planes, w, h, frame_quality(planes[0]))
+    quality = frame_quality(orient.upright(planes[0], rotation))
+    return Candidate(number, -1, 0.0, planes, w, h, rotation, quality)

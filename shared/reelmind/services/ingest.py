@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -29,7 +29,7 @@ from reelmind.domain.video import (
 )
 from reelmind.errors import Busy, EmptyFile, InputError, TooLarge, TransientError
 from reelmind.files import sha256_file
-from reelmind.media import encode, probe, scan
+from reelmind.media import encode, orient, probe, scan
 from reelmind.media.keyframes import PickedKeyframe, Segmentation, segment
 from reelmind.media.signals import FILENAME as SIGNALS_FILE
 from reelmind.media.signals import Signals
@@ -147,6 +147,9 @@ class IngestService:
             media = probe.probe(path)
             check_limits(media, self.config.limits)
             scanned = scan.scan(path, media.frame_count, self.config.scan, progress)
+            if scanned.rotation:  # the header gives the stored size; the pictures are shown turned
+                width, height = orient.display_size(media.width, media.height, scanned.rotation)
+                media = replace(media, width=width, height=height, rotation=scanned.rotation)
             seg = segment(scanned, self.config.max_keyframes)
             payload = self._write_derived(video_id, media, scanned, seg)
             self.results.put_result(Result(video_id, "ingest", INGEST_VERSION, payload, self.clock()))

@@ -15,7 +15,7 @@ import pytest
 
 from reelmind import samples
 from reelmind.errors import CorruptMedia
-from reelmind.media import scan
+from reelmind.media import grab, scan
 from reelmind.media.keyframes import segment
 
 SEGMENTS = samples.standard_specs()[0].segments  # four shots, cuts at known frames, pans and zooms
@@ -162,3 +162,18 @@ def test_a_raw_stream_without_timestamps_is_decoded_frame_by_frame(tmp_path: Pat
     assert np.array_equal(result.frames, np.arange(truth.frame_count))
     assert result.cuts == truth.cuts
     assert result.frame_times[-1] == pytest.approx((truth.frame_count - 1) / spec.fps, abs=1e-3)
+
+
+def test_a_phone_video_stored_on_its_side_is_seen_upright(clips: dict[str, samples.ClipTruth]) -> None:
+    clip = clips["phone"]
+    result = scan.scan(clip.path, clip.frame_count)
+    assert result.rotation == 270 and result.cuts == clip.cuts
+    truth = list(samples.frames(clip.spec))
+    candidate = result.candidates[len(result.candidates) // 2]
+    assert (candidate.width, candidate.height) == (clip.spec.width, clip.spec.height)
+    upright = truth[candidate.frame][:, :, ::-1].astype(int)
+    assert np.abs(candidate.bgr().astype(int) - upright).mean() < 12
+    assert candidate.luma().shape == (clip.spec.height, clip.spec.width)
+    # Frames decoded again (for OCR) are turned the same way.
+    again = grab.grab_frames(clip.path, [candidate.frame])[candidate.frame]
+    assert np.abs(again.astype(int) - upright).mean() < 12

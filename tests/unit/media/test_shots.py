@@ -11,7 +11,7 @@ from reelmind.media.keyframes import segment
 from reelmind.media.shots import CutConfig, detect_cuts
 
 
-@pytest.mark.parametrize("name", ["cuts", "transitions", "silent", "vertical", "speech"])
+@pytest.mark.parametrize("name", ["cuts", "transitions", "silent", "vertical", "phone", "speech"])
 def test_cuts_match_ground_truth_within_one_frame(clips: dict[str, samples.ClipTruth], name: str) -> None:
     clip = clips[name]
     media = probe.probe(clip.path)

@@ -15,6 +15,7 @@ from reelmind import samples
 from reelmind.domain.video import Video, VideoStatus, video_id_for_content
 from reelmind.errors import Busy
 from reelmind.files import sha256_file
+from reelmind.media import encode
 from reelmind.runtime import Runtime
 from reelmind.settings import Settings
 from tests.conftest import runtime_with
@@ -22,6 +23,16 @@ from tests.conftest import runtime_with
 
 def _upload(runtime: Runtime, key: str, path: Path) -> None:
     runtime.blobs.put_file(key, path)
+
+
+def _ingested(runtime: Runtime, key: str, path: Path) -> Video:
+    """Upload `path` under `key`, ingest it, and return the READY video with its media."""
+    _upload(runtime, key, path)
+    outcome = runtime.ingest.handle_upload(key)
+    assert outcome.status is VideoStatus.READY, outcome
+    video = runtime.results.get_video(outcome.video_id)
+    assert video is not None and video.status is VideoStatus.READY and video.media is not None
+    return video
 
 
 def _assert_nothing_derived(runtime: Runtime, video_id: str) -> None:
@@ -33,19 +44,37 @@ def test_a_clip_becomes_a_ready_video_with_shots_keyframes_and_audio(
     runtime: Runtime, clips: dict[str, samples.ClipTruth]
 ) -> None:
     clip = clips["speech"]
-    _upload(runtime, "uploads/a/speech.mp4", clip.path)
-    outcome = runtime.ingest.handle_upload("uploads/a/speech.mp4")
-    assert outcome.status is VideoStatus.READY
-    video = runtime.results.get_video(outcome.video_id)
-    assert video is not None and video.status is VideoStatus.READY and video.media is not None
+    video = _ingested(runtime, "uploads/a/speech.mp4", clip.path)
+    assert video.media is not None
     assert (video.media.width, video.media.height, video.media.has_audio) == (320, 180, True)
-    payload = runtime.results.get_results(outcome.video_id)["ingest"].payload
+    payload = runtime.results.get_results(video.video_id)["ingest"].payload
     assert len(payload["shots"]) == 2 and len(payload["keyframes"]) == 2
     wav = runtime.blobs.get_bytes(payload["audio"]["key"])
     audio, rate = sf.read(io.BytesIO(wav))
     assert rate == 16_000 and audio.ndim == 1
     assert abs(len(audio) / rate - clip.duration_s) < 0.15
     assert np.abs(audio).max() > 0.05, "the speech track is not silent"
+
+
+def test_a_phones_portrait_video_stored_on_its_side_is_kept_upright(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth]
+) -> None:
+    clip = clips["phone"]
+    video = _ingested(runtime, "uploads/phone.mp4", clip.path)
+    assert video.media is not None
+    assert (video.media.width, video.media.height, video.media.rotation) == (180, 320, 270)
+    assert video.media.orientation == "portrait"
+    truth = list(samples.frames(clip.spec))
+    payload = runtime.results.get_results(video.video_id)["ingest"].payload
+    assert len(payload["keyframes"]) == 2
+    for kf in payload["keyframes"]:
+        assert (kf["width"], kf["height"]) == (180, 320)
+        img = encode.decode_image(runtime.blobs.get_bytes(kf["key"]))
+        assert img is not None and img.shape == (320, 180, 3)
+        upright = truth[kf["frame"]][:, :, ::-1].astype(int)  # RGB -> BGR
+        assert np.abs(img.astype(int) - upright).mean() < 12, "the keyframe is not the upright picture"
+    cover = runtime.thumbnail.handle_video_ready(video.video_id)
+    assert cover is not None and all(s["height"] > s["width"] for s in cover["cover"]["sizes"])
 
 
 def test_vertical_and_silent_clips(runtime: Runtime, clips: dict[str, samples.ClipTruth]) -> None:
