@@ -7,6 +7,7 @@ setting differently), and open GOPs whose leading pictures straddle the boundary
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -177,3 +178,29 @@ def test_a_phone_video_stored_on_its_side_is_seen_upright(clips: dict[str, sampl
     # Frames decoded again (for OCR) are turned the same way.
     again = grab.grab_frames(clip.path, [candidate.frame])[candidate.frame]
     assert np.abs(again.astype(int) - upright).mean() < 12
+
+
+def test_a_variable_frame_rate_video_keeps_every_frames_own_time(tmp_path: Path) -> None:
+    """Phones vary the frame rate: frame numbers and times come from each frame's timestamp."""
+    spec = samples.ClipSpec("vfr", SEGMENTS)
+    pictures = list(samples.frames(spec))
+    ms = np.cumsum([0] + [80 if i % 3 == 0 else 40 for i in range(len(pictures) - 1)])
+    path = tmp_path / "vfr.mp4"
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=spec.fps)
+        vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, "yuv420p"
+        vs.codec_context.time_base = Fraction(1, 1000)
+        for img, t in zip(pictures, ms, strict=True):
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = int(t), Fraction(1, 1000)
+            for packet in vs.encode(frame):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+    truth = samples.truth(spec, path)
+    result = scan.scan(path, truth.frame_count)
+    assert np.allclose(result.frame_times, ms / 1000.0, atol=1e-3)
+    assert result.cuts == truth.cuts
+    starts = {s.start_frame: s.start_s for s in segment(result, 48).shots}
+    for cut in truth.cuts:
+        assert starts[cut] == pytest.approx(ms[cut] / 1000.0, abs=1e-3)
