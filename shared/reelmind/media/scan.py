@@ -447,10 +447,21 @@ class _Part:
     def add(self, frame: av.VideoFrame, number: int, time_s: float) -> None:
         if self.rotation is None:
             self.rotation = orient.rotation_of(frame)
-        frame = _yuv420(frame)
-        planes = _planes(frame)
-        self._reduce(*planes)
-        if number >= self._next:
+        candidate = number >= self._next
+        shift = _DEEP_420.get(frame.format.name)
+        if shift is not None and not (frame.width % 2 or frame.height % 2):
+            # 10 or 12 bits (HDR from phones): the features take the top 8 bits of the planes as they
+            # are; only a candidate is converted, which costs as much as decoding the frame.
+            self._reduce(*(_top_bits(p, shift) for p in _strided(*_planes(frame, np.uint16))))
+            planes = None
+        else:
+            frame = _yuv420(frame)
+            planes = _planes(frame)
+            self._reduce(*_strided(*planes))
+        if candidate:
+            if planes is None:
+                frame = _yuv420(frame)
+                planes = _planes(frame)
             self.candidates.append(_candidate(frame, planes, number, self.rotation))
             self._next = number + self.stride
             if len(self.candidates) > self._max:
@@ -459,8 +470,7 @@ class _Part:
         self.times.append(time_s)
         self.count += 1
 
-    def _reduce(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
-        sy, su, sv = _strided(y, u, v)
+    def _reduce(self, sy: np.ndarray, su: np.ndarray, sv: np.ndarray) -> None:
         if self._y and (sy.shape != self._y[0].shape or su.shape != self._u[0].shape):
             self.flush()  # the frame size changed mid-stream
         self._y.append(sy)
@@ -635,7 +645,12 @@ def _keep_wanted(
 ) -> None:
     for frame in frames:
         if frame.pts in wanted:
-            out[index.frame_of(frame.pts)] = _strided(*_planes(_yuv420(frame)))
+            shift = _DEEP_420.get(frame.format.name)
+            if shift is not None and not (frame.width % 2 or frame.height % 2):
+                y, u, v = (_top_bits(p, shift) for p in _strided(*_planes(frame, np.uint16)))
+            else:
+                y, u, v = _strided(*_planes(_yuv420(frame)))
+            out[index.frame_of(frame.pts)] = (y, u, v)
 
 
 # --- audio ---
@@ -710,14 +725,28 @@ def _area(planes: np.ndarray, width: int, height: int) -> np.ndarray:
     return out
 
 
-def _planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Views of a yuv420p frame's Y, U and V planes, without their row padding."""
+#: Planar 4:2:0 formats deeper than 8 bits, and the shift that keeps their top 8 bits.
+_DEEP_420 = {"yuv420p10le": 2, "yuv420p12le": 4}
+
+
+def _planes(
+    frame: av.VideoFrame, dtype: type[np.uint8] | type[np.uint16] = np.uint8
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of a planar 4:2:0 frame's Y, U and V planes, without their row padding."""
+    size = np.dtype(dtype).itemsize
     out = []
     for plane in frame.planes:  # `planes` builds new objects at every access: read it once
-        buf: np.ndarray = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
+        buf: np.ndarray = np.frombuffer(memoryview(plane), dtype).reshape(
+            plane.height, plane.line_size // size
+        )
         out.append(buf[:, : plane.width])
     y, u, v = out
     return y, u, v
+
+
+def _top_bits(plane: np.ndarray, shift: int) -> np.ndarray:
+    out: np.ndarray = (plane >> shift).astype(np.uint8)
+    return out
 
 
 def _candidate(

@@ -204,3 +204,33 @@ def test_a_variable_frame_rate_video_keeps_every_frames_own_time(tmp_path: Path)
     starts = {s.start_frame: s.start_s for s in segment(result, 48).shots}
     for cut in truth.cuts:
         assert starts[cut] == pytest.approx(ms[cut] / 1000.0, abs=1e-3)
+
+
+def test_a_10_bit_hdr_style_stream_is_read_from_its_top_8_bits(tmp_path: Path) -> None:
+    """Phones record HEVC with 10 bits; the features read the planes as they are, candidates convert."""
+    spec = samples.ClipSpec("deep", SEGMENTS)
+    pictures = list(samples.frames(spec))
+    path = tmp_path / "deep.mp4"
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx265", rate=spec.fps)
+        vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, "yuv420p10le"
+        vs.options = {"preset": "veryfast", "x265-params": "log-level=error"}
+        for img in pictures:
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p10le")
+            for packet in vs.encode(frame):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+    truth = samples.truth(spec, path)
+    result = scan.scan(path, truth.frame_count)
+    assert result.cuts == truth.cuts
+    # The same frames converted to 8 bits by FFmpeg, then reduced as 8-bit streams are: the top bits
+    # differ from its rounding by at most one level.
+    with av.open(str(path)) as container:
+        decoded = [f.reformat(format="yuv420p") for f in container.decode(video=0)]
+    converted = [scan._strided(*scan._planes(decoded[n])) for n in result.frames]
+    reference, _ = scan._reduced(*zip(*converted, strict=True))
+    assert np.abs(result.features.astype(int) - reference.astype(int)).mean() < 1.0
+    candidate = result.candidates[len(result.candidates) // 2]
+    upright = pictures[candidate.frame][:, :, ::-1].astype(int)
+    assert np.abs(candidate.bgr().astype(int) - upright).mean() < 12
