@@ -33,6 +33,36 @@ ENCODINGS = {
 }
 
 
+def _write(
+    path: Path,
+    spec: samples.ClipSpec,
+    *,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    options: dict[str, str] | None = None,
+    container_format: str | None = None,
+    times_ms: np.ndarray | None = None,
+) -> list[np.ndarray]:
+    """Encode the spec's pictures as the arguments say (for streams `samples.write_clip` does not
+    make: other pixel formats, containers, timestamps); returns the pictures, RGB."""
+    pictures = list(samples.frames(spec))
+    with av.open(str(path), "w", format=container_format) as out:
+        vs = out.add_stream(codec, rate=spec.fps)
+        vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, pix_fmt
+        vs.options = options or {}
+        if times_ms is not None:
+            vs.codec_context.time_base = Fraction(1, 1000)
+        for i, img in enumerate(pictures):
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format=pix_fmt)
+            if times_ms is not None:
+                frame.pts, frame.time_base = int(times_ms[i]), Fraction(1, 1000)
+            for packet in vs.encode(frame):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+    return pictures
+
+
 @pytest.fixture(scope="module")
 def encoded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, samples.ClipTruth]:
     folder = tmp_path_factory.mktemp("encoded")
@@ -149,14 +179,7 @@ def test_a_raw_stream_without_timestamps_is_decoded_frame_by_frame(tmp_path: Pat
     """Raw H.264 (Annex B) carries no timestamps: there is nothing to number skipped frames by."""
     spec = samples.ClipSpec("raw", SEGMENTS)
     raw = tmp_path / "clip.h264"
-    with av.open(str(raw), "w", format="h264") as out:
-        vs = out.add_stream("libx264", rate=spec.fps)
-        vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, "yuv420p"
-        for img in samples.frames(spec):
-            for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(packet)
-        for packet in vs.encode():
-            out.mux(packet)
+    _write(raw, spec, container_format="h264")
     truth = samples.truth(spec, raw)
     result = scan.scan(raw, 0, scan.ScanConfig(parts=2, min_part_s=1.0))
     assert result.parts == 1
@@ -183,20 +206,10 @@ def test_a_phone_video_stored_on_its_side_is_seen_upright(clips: dict[str, sampl
 def test_a_variable_frame_rate_video_keeps_every_frames_own_time(tmp_path: Path) -> None:
     """Phones vary the frame rate: frame numbers and times come from each frame's timestamp."""
     spec = samples.ClipSpec("vfr", SEGMENTS)
-    pictures = list(samples.frames(spec))
-    ms = np.cumsum([0] + [80 if i % 3 == 0 else 40 for i in range(len(pictures) - 1)])
+    count = sum(segment.frames for segment in SEGMENTS)
+    ms = np.cumsum([0] + [80 if i % 3 == 0 else 40 for i in range(count - 1)])
     path = tmp_path / "vfr.mp4"
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=spec.fps)
-        vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, "yuv420p"
-        vs.codec_context.time_base = Fraction(1, 1000)
-        for img, t in zip(pictures, ms, strict=True):
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts, frame.time_base = int(t), Fraction(1, 1000)
-            for packet in vs.encode(frame):
-                out.mux(packet)
-        for packet in vs.encode():
-            out.mux(packet)
+    _write(path, spec, times_ms=ms)
     truth = samples.truth(spec, path)
     result = scan.scan(path, truth.frame_count)
     assert np.allclose(result.frame_times, ms / 1000.0, atol=1e-3)
@@ -209,18 +222,9 @@ def test_a_variable_frame_rate_video_keeps_every_frames_own_time(tmp_path: Path)
 def test_a_10_bit_hdr_style_stream_is_read_from_its_top_8_bits(tmp_path: Path) -> None:
     """Phones record HEVC with 10 bits; the features read the planes as they are, candidates convert."""
     spec = samples.ClipSpec("deep", SEGMENTS)
-    pictures = list(samples.frames(spec))
     path = tmp_path / "deep.mp4"
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx265", rate=spec.fps)
-        vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, "yuv420p10le"
-        vs.options = {"preset": "veryfast", "x265-params": "log-level=error"}
-        for img in pictures:
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p10le")
-            for packet in vs.encode(frame):
-                out.mux(packet)
-        for packet in vs.encode():
-            out.mux(packet)
+    options = {"preset": "veryfast", "x265-params": "log-level=error"}
+    pictures = _write(path, spec, codec="libx265", pix_fmt="yuv420p10le", options=options)
     truth = samples.truth(spec, path)
     result = scan.scan(path, truth.frame_count)
     assert result.cuts == truth.cuts
