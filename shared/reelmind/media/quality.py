@@ -33,7 +33,7 @@ import numpy as np
 
 from reelmind.media.grab import stretches
 
-QUALITY_VERSION = "quality-2"
+QUALITY_VERSION = "quality-3"  # 3: shake scaled by the smoothing's noise gain, on sampled signals
 
 ANALYSIS_SIDE = 640  # keyframes are measured with their long side at most this (never upscaled)
 
@@ -116,7 +116,7 @@ DEFAULT_QUALITY_CONFIG = QualityConfig()
 
 @dataclass(frozen=True, slots=True)
 class QualityInput:
-    width: int
+    width: int  # of the pictures the thumbnails were made from, as stored
     height: int
     fps: float
     bitrate_bps: int  # 0 when unknown: the bitrate part is then left out

@@ -23,14 +23,14 @@ from reelmind.domain import policy as safety_policy
 from reelmind.domain.taxonomy import Taxonomy, aggregate
 from reelmind.domain.video import Moderation, Video
 from reelmind.media import fingerprint as fp
-from reelmind.media import grab, quality
+from reelmind.media import grab, orient, quality
 from reelmind.models.ocr import OcrEngine
 from reelmind.models.vision import ImageClassifier, NsfwScorer, NudityDetector, l2_normalize
 from reelmind.ports import Result, ResultStore, VectorIndex
 from reelmind.services.analysis import Keyframe, VideoContext
 
 TAGS_VERSION = "tags-1"
-OCR_VERSION = "ocr-1"
+OCR_VERSION = "ocr-2"  # 2: stretches of sampled signals mapped to frame numbers
 SAFETY_VERSION = "safety-1"
 ORIGINALITY_VERSION = "originality-1"
 
@@ -272,10 +272,15 @@ class QualityAnalyzer:
     def analyze(self, ctx: VideoContext) -> dict[str, Any]:
         media = ctx.ingest["media"]
         signals = ctx.signals()
+        # The frame signals are thumbnails of the pictures as stored: a phone's portrait video lies on
+        # its side there, and camera motion is measured along the stored axes.
+        width, height = orient.display_size(
+            int(media["width"]), int(media["height"]), int(media.get("rotation", 0))
+        )
         report = quality.assess(
             quality.QualityInput(
-                width=int(media["width"]),
-                height=int(media["height"]),
+                width=width,
+                height=height,
                 fps=float(media["fps"]),
                 bitrate_bps=int(media["bitrate_bps"]),
                 duration_s=float(media["duration_s"]),

@@ -37,7 +37,7 @@ from reelmind.ports import BlobStore, Event, EventBus, Result, ResultStore
 
 log = logging.getLogger(__name__)
 
-INGEST_VERSION = "ingest-2"
+INGEST_VERSION = "ingest-3"  # 3: sampled frame signals with frame numbers, cuts refined, upright pictures
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -44,6 +47,22 @@ def test_a_current_result_is_not_recomputed_unless_forced(
     assert runtime.results.get_results(video_id)["quality"] == before
     assert runtime.analysis.run("quality", video_id, force=True).status == "ok"
     assert runtime.results.get_results(video_id)["quality"].created_at > before.created_at
+
+
+def test_quality_of_a_phone_video_stored_on_its_side_is_that_of_the_same_video_stored_upright(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth], tmp_path: Path
+) -> None:
+    phone = clips["phone"]
+    upright = samples.write_clip(replace(phone.spec, name="upright", rotation=0), tmp_path / "upright.mp4")
+    reports = []
+    for key, clip in (("uploads/phone.mp4", phone), ("uploads/upright.mp4", upright)):
+        runtime.blobs.put_file(key, clip.path)
+        video_id = runtime.ingest.handle_upload(key).video_id
+        assert runtime.analysis.run("quality", video_id).status == "ok"
+        reports.append(runtime.results.get_results(video_id)["quality"].payload)
+    sideways, straight = (r["parts"]["shake"]["value"] for r in reports)
+    assert sideways == pytest.approx(straight, rel=0.2, abs=0.05)
+    assert reports[0]["parts"]["resolution"] == reports[1]["parts"]["resolution"]
 
 
 def test_analyzing_a_video_that_is_not_ready(runtime: Runtime) -> None:
