@@ -23,7 +23,7 @@ def block_change(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = (4, 8)) -
     """The largest mean absolute difference over a grid of blocks: a new caption changes a few blocks a
     lot, which a whole-picture mean would dilute."""
     h, w = a.shape
-    gh, gw = grid
+    gh, gw = _grid(grid, h, w)
     d = np.abs(a.astype(np.float32) - b.astype(np.float32))[: h - h % gh, : w - w % gw]
     return float(d.reshape(gh, h // gh, gw, w // gw).mean(axis=(1, 3)).max())
 
@@ -31,12 +31,17 @@ def block_change(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = (4, 8)) -
 def frame_changes(features: np.ndarray, grid: tuple[int, int] = (4, 8)) -> np.ndarray:
     """`block_change` of every frame against the one before (0 for the first), vectorised."""
     n, h, w = features.shape
-    if n < 2:
+    if n < 2 or h == 0 or w == 0:
         return np.zeros(n, np.float32)
-    gh, gw = grid
+    gh, gw = _grid(grid, h, w)
     f = features[:, : h - h % gh, : w - w % gw].astype(np.float32)
     d = np.abs(np.diff(f, axis=0)).reshape(n - 1, gh, h // gh, gw, w // gw).mean(axis=(2, 4))
     return np.concatenate([[0.0], d.reshape(n - 1, -1).max(axis=1)]).astype(np.float32)
+
+
+def _grid(grid: tuple[int, int], h: int, w: int) -> tuple[int, int]:
+    """The block grid, no finer than the picture (a block is at least one pixel)."""
+    return max(1, min(grid[0], h)), max(1, min(grid[1], w))
 
 
 def stretches(

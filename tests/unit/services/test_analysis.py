@@ -132,6 +132,13 @@ def test_stable_samples_pick_each_caption_and_skip_flashes() -> None:
     assert grab.stable_samples(times[:0], features[:0], max_frames=6) == []
 
 
+def test_frame_changes_of_pictures_smaller_than_the_block_grid_are_finite() -> None:
+    tiny = np.array([[[0, 10, 20]], [[200, 10, 20]], [[200, 10, 20]]], np.uint8)  # 3 frames of 1x3
+    changes = grab.frame_changes(tiny)
+    assert np.all(np.isfinite(changes)) and changes.tolist() == [0.0, 200.0, 0.0]
+    assert grab.stretches(tiny, change=50.0, contrast=0.0) == [(0, 1), (1, 3)]
+
+
 def test_signals_round_trip_and_reject_garbage() -> None:
     s = Signals(
         np.arange(3) / 15.0, np.zeros(3, np.float32), np.zeros((3, 36, 64), np.uint8), np.arange(3) * 2
