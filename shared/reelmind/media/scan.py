@@ -22,6 +22,11 @@ packets carry no usable timestamps are decoded frame by frame, every frame, in o
 Memory stays flat with duration: each frame contributes a strided view of its planes (a few kB
 copied) that is reduced a chunk at a time, and keyframe candidates keep decoded planes without a copy
 at a bounded count (the sampling stride doubles when a long video would exceed it).
+
+Features are of the pictures as stored. Candidates know the display matrix's turn and hand out upright
+pictures (`reelmind.media.orient`: a phone's portrait video is stored on its side). Streams deeper
+than 8 bits (10-bit HDR from phones) are reduced from the top 8 bits of their planes; only candidates
+are converted by FFmpeg.
 """
 
 from __future__ import annotations
