@@ -452,21 +452,10 @@ class _Part:
     def add(self, frame: av.VideoFrame, number: int, time_s: float) -> None:
         if self.rotation is None:
             self.rotation = orient.rotation_of(frame)
-        candidate = number >= self._next
-        shift = _DEEP_420.get(frame.format.name)
-        if shift is not None and not (frame.width % 2 or frame.height % 2):
-            # 10 or 12 bits (HDR from phones): the features take the top 8 bits of the planes as they
-            # are; only a candidate is converted, which costs as much as decoding the frame.
-            self._reduce(*(_top_bits(p, shift) for p in _strided(*_planes(frame, np.uint16))))
-            planes = None
-        else:
-            frame = _yuv420(frame)
-            planes = _planes(frame)
-            self._reduce(*_strided(*planes))
-        if candidate:
-            if planes is None:
-                frame = _yuv420(frame)
-                planes = _planes(frame)
+        strided, converted = _sample_planes(frame)
+        self._reduce(*strided)
+        if number >= self._next:
+            frame, planes = converted or _converted(frame)
             self.candidates.append(_candidate(frame, planes, number, self.rotation))
             self._next = number + self.stride
             if len(self.candidates) > self._max:
@@ -650,12 +639,7 @@ def _keep_wanted(
 ) -> None:
     for frame in frames:
         if frame.pts in wanted:
-            shift = _DEEP_420.get(frame.format.name)
-            if shift is not None and not (frame.width % 2 or frame.height % 2):
-                y, u, v = (_top_bits(p, shift) for p in _strided(*_planes(frame, np.uint16)))
-            else:
-                y, u, v = _strided(*_planes(_yuv420(frame)))
-            out[index.frame_of(frame.pts)] = (y, u, v)
+            out[index.frame_of(frame.pts)] = _sample_planes(frame)[0]
 
 
 # --- audio ---
@@ -686,6 +670,27 @@ def _audio(path: Path) -> np.ndarray | None:
 
 
 # --- pixels ---
+
+
+_Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _sample_planes(frame: av.VideoFrame) -> tuple[_Planes, tuple[av.VideoFrame, _Planes] | None]:
+    """The strided 8-bit planes the features are reduced from, and the frame as 8-bit 4:2:0 with its
+    planes where it had to be converted for them (None for 10 or 12 bits, HDR from phones: the top
+    8 bits of their planes are taken as they are, and only a keyframe candidate is converted, which
+    costs as much as decoding the frame)."""
+    shift = _DEEP_420.get(frame.format.name)
+    if shift is not None and not (frame.width % 2 or frame.height % 2):
+        y, u, v = (_top_bits(p, shift) for p in _strided(*_planes(frame, np.uint16)))
+        return (y, u, v), None
+    converted = _converted(frame)
+    return _strided(*converted[1]), converted
+
+
+def _converted(frame: av.VideoFrame) -> tuple[av.VideoFrame, _Planes]:
+    frame = _yuv420(frame)
+    return frame, _planes(frame)
 
 
 def _yuv420(frame: av.VideoFrame) -> av.VideoFrame:
