@@ -5,9 +5,10 @@ what any ingest that looks at every frame pays (with slice threads, as earlier r
 and with frame + slice threads). The scan on its own is measured too, so what ingest adds around
 decoding shows. Two more clips have the same pictures encoded without x264's scene-cut detection, so
 cuts fall between decoded samples and have to be located by decoding again: with a key frame every
-2 s (as phones' and editing apps' hardware encoders write) and every 10 s (the case the shortcuts help
-least). The machine is shared, so the load average is reported and the ratios matter more than
-seconds.
+2 s and every 10 s (the case the shortcuts help least). A fourth has no B-frames at all, as many phones'
+hardware encoders write it: every frame is then a reference, so skipping disposable frames saves nothing
+and the scan decodes them all. The machine is shared, so the load average is reported and the ratios
+matter more than seconds.
 """
 
 from __future__ import annotations
@@ -30,17 +31,27 @@ from reelmind.runtime import bootstrap
 from reelmind.settings import Settings
 
 CACHE = Path(__file__).resolve().parents[1] / "var" / "bench"
-#: Encodings without key frames at cuts: name suffix -> x264 settings.
-FIXED_GOPS = {
-    "gop2s": "scenecut=0:keyint=60:min-keyint=60:bframes=3",
-    "gop10s": "scenecut=0:keyint=300:bframes=3",
+#: Other encodings of the same pictures: name suffix -> (x264 settings, what the report calls them).
+VARIANTS = {
+    "gop2s": (
+        "scenecut=0:keyint=60:min-keyint=60:bframes=3",
+        "The same pictures with a key frame every 2 s and none at cuts",
+    ),
+    "gop10s": (
+        "scenecut=0:keyint=300:bframes=3",
+        "The same pictures with a key frame every 10 s and none at cuts",
+    ),
+    "noB": (
+        "scenecut=0:keyint=60:min-keyint=60:bframes=0",
+        "The same pictures without B-frames (every frame a reference), a key frame every 2 s",
+    ),
 }
 
 
 def clip(suffix: str = "") -> samples.ClipTruth:
     spec = samples.bench_spec(30)
     if suffix:
-        spec = dataclasses.replace(spec, name=f"{spec.name}-{suffix}", encoder_params=FIXED_GOPS[suffix])
+        spec = dataclasses.replace(spec, name=f"{spec.name}-{suffix}", encoder_params=VARIANTS[suffix][0])
     path = CACHE / f"{spec.name}.mp4"
     if path.exists():
         return samples.truth(spec, path)
@@ -178,7 +189,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    clips = [Runs(clip()), *(Runs(clip(suffix)) for suffix in FIXED_GOPS)]
+    clips = [Runs(clip()), *(Runs(clip(suffix)) for suffix in VARIANTS)]
     for c in clips:
         pipeline(c.truth.path)  # warm up: imports, first-call allocations
     load_before = os.getloadavg()[0]
@@ -187,23 +198,24 @@ def main() -> None:
             c.measure()
     load = (load_before + os.getloadavg()[0]) / 2
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    variants = "\n".join(
+        f"**{title}** (x264 `{params}`):\n\n{c.table()}"
+        for (params, title), c in zip(VARIANTS.values(), clips[1:], strict=True)
+    )
     body = f"""
 {args.runs} runs, medians. Load average during the run: {load:.1f} on {os.cpu_count()} cores.
 Peak resident memory of the benchmark process: {peak_mb:.0f} MB.
 
 {clips[0].table()}
-**The same pictures with a key frame every 2 s and none at cuts** (x264 `{FIXED_GOPS["gop2s"]}`):
-
-{clips[1].table()}
-**The same pictures with a key frame every 10 s and none at cuts** (x264 `{FIXED_GOPS["gop10s"]}`):
-
-{clips[2].table()}
+{variants}
 How: the decoder skips disposable B-frames (`skip_frame=NONREF`), the stream is split at key frames
 into parts decoded side by side by single-threaded decoders, and a cut between two samples more than a
 frame apart is searched for among the frames between them (see `reelmind/media/scan.py`). Tried and
 dropped: skipping H.264 deblocking (the stored keyframes would then need decoding again), and skipping
-every B-frame (`BIDIR`, a third faster again on x264, but FFmpeg's HEVC decoder then keeps only key
-frames, since x265 codes its P-frames as B slices).
+every B-frame (`BIDIR`): x264's P-frames may be predicted from its pyramid B-frames, which then decode
+wrong (this clip's smooth pans happen not to, a textured pan in the scan tests does), and FFmpeg's HEVC
+decoder keeps only key frames, since x265 codes its P-frames as B slices. How much skipping saves
+depends on how many B-frames the encoder chose: none on streams without them.
 """
     print(body)
     write_section("ingest + thumbnail, 30 s 720p (bench/ingest_bench.py)", body)

@@ -11,6 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -238,3 +239,41 @@ def test_a_10_bit_hdr_style_stream_is_read_from_its_top_8_bits(tmp_path: Path) -
     candidate = result.candidates[len(result.candidates) // 2]
     upright = pictures[candidate.frame][:, :, ::-1].astype(int)
     assert np.abs(candidate.bgr().astype(int) - upright).mean() < 12
+
+
+def _textured_pan(path: Path) -> None:
+    """A fast pan over fine texture with a moving disc: x264 then predicts P-frames from its pyramid
+    B-frames (the photo clips rarely make it), so only B-frames no picture refers to may be skipped."""
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur((rng.random((600, 1200, 3)) * 255).astype(np.uint8), (0, 0), 2)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=30)
+        vs.width, vs.height, vs.pix_fmt = 320, 180, "yuv420p"
+        for i in range(90):
+            x, y = int(100 + 60 * np.sin(i / 9) + 3 * i), int(100 + 40 * np.cos(i / 13))
+            img = texture[y : y + 180, x : x + 320].copy()
+            cv2.circle(img, (int(160 + 100 * np.sin(i / 5)), 90), 20, (255, 255, 0), -1)
+            for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+
+
+def test_only_pictures_no_other_picture_refers_to_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "pan.mp4"
+    _textured_pan(path)
+
+    def luma(skip: str) -> dict[int, np.ndarray]:
+        with av.open(str(path)) as container:
+            vs = container.streams.video[0]
+            vs.codec_context.skip_frame = skip
+            return {f.pts: f.to_ndarray(format="gray") for f in container.decode(vs)}
+
+    every, without_b = luma("DEFAULT"), luma("BIDIR")
+    # The clip is a fair test: skipping every B-frame would corrupt the P-frames that refer to one.
+    assert any(not np.array_equal(every[pts], picture) for pts, picture in without_b.items())
+    sampled = scan.scan(path, len(every))
+    full = scan.scan(path, len(every), scan.ScanConfig(skip_disposable=False))
+    assert len(sampled.frames) < len(every)
+    at = np.searchsorted(full.frames, sampled.frames)
+    assert np.array_equal(full.features[at], sampled.features)
