@@ -167,7 +167,7 @@ class Runs:
         return f"""Clip `{t.path.name}`: {t.duration_s:.0f} s, {t.spec.width}x{t.spec.height} at {t.spec.fps} fps, H.264 + AAC,
 {t.path.stat().st_size / 1e6:.1f} MB, {len(t.cuts)} cuts, all found to the frame: {found}.
 The scan decoded {result.decoded} of {result.frames} frames in {result.parts} parts;
-{result.refined} cuts lay between two samples and were located by decoding the frames between them.
+{result.refined} cuts lay between two samples and were located by decoding the frames between them again.
 
 | step | wall s | CPU s |
 |---|---|---|
@@ -209,8 +209,10 @@ Peak resident memory of the benchmark process: {peak_mb:.0f} MB.
 {clips[0].table()}
 {variants}
 How: the decoder skips disposable B-frames (`skip_frame=NONREF`), the stream is split at key frames
-into parts decoded side by side by single-threaded decoders, and a cut between two samples more than a
-frame apart is searched for among the frames between them (see `reelmind/media/scan.py`). Tried and
+into parts decoded side by side by single-threaded decoders. Where a reference picture is coded far
+larger than the ones before it (a likely cut), the skipped frames shown before it are decoded in the
+same pass; a cut still between two samples more than a frame apart is searched for among the frames
+between them by decoding that stretch again (see `reelmind/media/scan.py`). Tried and
 dropped: skipping H.264 deblocking (the stored keyframes would then need decoding again), and skipping
 every B-frame (`BIDIR`): x264's P-frames may be predicted from its pyramid B-frames, which then decode
 wrong (this clip's smooth pans happen not to, a textured pan in the scan tests does), and FFmpeg's HEVC

@@ -8,7 +8,11 @@ Decoding dominates ingest, so the scan decodes as little as it can, on every cor
   every later analysis (transitions, quality, originality, OCR) reads that sample by its times.
 - A hard cut between two samples that are more than a frame apart is then located to the frame by
   decoding just the frames between them (`_refine`). Encoders that start a new group of pictures at
-  a scene change (x264 does) put the cut on a sample already, so this is rarely needed.
+  a scene change (x264 does) put the cut on a sample already. Those that do not (hardware encoders
+  with a fixed key frame interval) code the first reference picture after a cut far larger than the
+  ones before it: the H.264 and HEVC decoders then decode the skipped frames shown just before that
+  picture after all (`_Jumps`), so the cut is found in the same pass; only a cut this misses is
+  decoded again.
 - The stream is split at key frames into parts that are decoded side by side, each by its own
   single-threaded decoder on its own thread (FFmpeg releases the GIL). Parts need no coordination
   and, unlike frame threads, no hand-over between threads for every frame. A stream with too few key
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -62,6 +67,9 @@ class ScanConfig:
     cut: shotlib.CutConfig = field(default_factory=shotlib.CutConfig)
     # Decode only the frames other frames reference; cuts between samples are then refined to the frame.
     skip_disposable: bool = True
+    # Where a reference picture is coded this many times larger than the median of those before it,
+    # decode the skipped frames shown before it too (0: never; cuts are then all refined afterwards).
+    jump_ratio: float = 2.5
     # Parts decoded side by side (0: one per available core); a part is never shorter than `min_part_s`.
     parts: int = 0
     min_part_s: float = 2.0
@@ -376,8 +384,11 @@ def _decode_part(
                 cc.thread_count = 1
             else:
                 vs.thread_type = "AUTO"
+            jumps = None
             if config.skip_disposable and index is not None:
                 cc.skip_frame = "NONREF"
+                if single_threaded and config.jump_ratio > 0 and cc.name in SKIP_PER_PICTURE:
+                    jumps = _Jumps(config.jump_ratio)
             if lo is not None:
                 container.seek(lo.pts, stream=vs, backward=True, any_frame=False)
             first, passed = True, False
@@ -395,6 +406,8 @@ def _decode_part(
                     elif passed and packet.pts > hi.pts:
                         break
                 part.packets += 1
+                if jumps is not None:
+                    cc.skip_frame = "DEFAULT" if jumps.decode_all(packet) else "NONREF"
                 try:
                     decoded = cc.decode(packet)
                 except av.error.InvalidDataError:
@@ -406,6 +419,47 @@ def _decode_part(
         raise CorruptMedia(f"decoding failed after {part.count} frames: {exc}") from None
     part.flush()
     return part
+
+
+class _Jumps:
+    """Which packets to decode whole although disposable: those shown between the last picture that was
+    furthest ahead in presentation order and a new one coded much larger than the recent ones.
+
+    In decode order an encoder sends the next reference picture ahead (an I or P-frame, or HEVC's
+    equivalent) before the B-frames shown before it. Where the picture changed completely between
+    the two references, the new one cannot be predicted from the old and comes out several times its
+    usual size; the cut is then among the B-frames that follow it in decode order, and decoding them
+    (with the references they need, already decoded) puts a sample on each side of it. Bursts of
+    motion also grow a picture; they only cost the few frames decoded for nothing. Key frames are
+    always large and say nothing. Needs a decoder that reads `skip_frame` per picture, single-threaded.
+    """
+
+    WINDOW = 16  # reference pictures whose median size is the usual one
+    MIN_SEEN = 4
+
+    def __init__(self, ratio: float) -> None:
+        self._ratio = ratio
+        self._sizes: deque[int] = deque(maxlen=self.WINDOW)
+        self._front: int | None = None
+        self._span: tuple[int, int] | None = None
+
+    def decode_all(self, packet: av.Packet[av.VideoStream]) -> bool:
+        pts = packet.pts
+        if pts is None:
+            return False
+        if self._front is not None and pts <= self._front:
+            return self._span is not None and self._span[0] < pts < self._span[1]
+        previous, self._front, self._span = self._front, pts, None
+        if not packet.is_keyframe:
+            size = packet.size
+            if (
+                previous is not None
+                and len(self._sizes) >= self.MIN_SEEN
+                and size > self._ratio * float(np.median(self._sizes))
+            ):
+                self._span = (previous, pts)
+            self._sizes.append(size)
+        return False  # a picture ahead of every other is a reference: decoded anyway
 
 
 def _take(

@@ -7,6 +7,7 @@ setting differently), and open GOPs whose leading pictures straddle the boundary
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -29,6 +30,8 @@ ENCODINGS = {
     "av1": ("libsvtav1", ""),
     # Open GOPs every 30 frames: B-frames after a key frame in decode order are shown before it.
     "open_gop": ("libx264", "open-gop=1:keyint=30:min-keyint=30:scenecut=0"),
+    # A key frame every second and none at cuts, as hardware encoders write.
+    "fixed_gop": ("libx264", "scenecut=0:keyint=25:min-keyint=25:bframes=3"),
     # No B-frames at all: nothing to skip.
     "no_b_frames": ("libx264", "bframes=0:keyint=50:scenecut=0"),
 }
@@ -112,8 +115,10 @@ def test_parts_decoded_side_by_side_give_what_one_decoder_gives(
     encoded: dict[str, samples.ClipTruth], name: str
 ) -> None:
     clip = encoded[name]
-    one = scan.scan(clip.path, clip.frame_count, scan.ScanConfig(parts=1))
-    three = scan.scan(clip.path, clip.frame_count, scan.ScanConfig(parts=3, min_part_s=1.0))
+    # Without the extra frames decoded after large pictures: one decoder runs frame threads and so
+    # cannot change what it skips from one packet to the next.
+    one = scan.scan(clip.path, clip.frame_count, scan.ScanConfig(parts=1, jump_ratio=0))
+    three = scan.scan(clip.path, clip.frame_count, scan.ScanConfig(parts=3, min_part_s=1.0, jump_ratio=0))
     assert three.parts == 3
     assert np.array_equal(one.frames, three.frames)
     assert np.array_equal(one.features, three.features)
@@ -277,3 +282,41 @@ def test_only_pictures_no_other_picture_refers_to_are_skipped(tmp_path: Path) ->
     assert len(sampled.frames) < len(every)
     at = np.searchsorted(full.frames, sampled.frames)
     assert np.array_equal(full.features[at], sampled.features)
+
+
+def test_a_cut_inside_a_group_of_pictures_is_found_in_the_one_pass(
+    encoded: dict[str, samples.ClipTruth],
+) -> None:
+    """The first reference picture after a cut is coded large: the skipped frames before it are decoded
+    in the pass, so there is a sample on each side of every cut and nothing is decoded again."""
+    clip = encoded["fixed_gop"]
+    config = scan.ScanConfig(parts=2, min_part_s=1.0)
+    result = scan.scan(clip.path, clip.frame_count, config)
+    assert result.parts == 2 and result.cuts == clip.cuts
+    decoded = set(result.frames.tolist())
+    assert all({c - 1, c} <= decoded for c in clip.cuts)
+    assert result.refined == 0
+    assert len(result.frames) < 0.7 * clip.frame_count, "the jumps decoded far more than the cuts"
+    # Without the hint the same cuts are found by decoding their stretches again.
+    plain = scan.scan(clip.path, clip.frame_count, replace(config, jump_ratio=0))
+    assert plain.cuts == clip.cuts and plain.refined > 0
+    assert len(plain.frames) < len(result.frames)
+
+
+class _Packet:
+    def __init__(self, pts: int, size: int, key: bool = False) -> None:
+        self.pts, self.size, self.is_keyframe = pts, size, key
+
+
+def test_jumps_decode_what_is_shown_before_a_large_reference_picture() -> None:
+    jumps = scan._Jumps(2.5)
+    # Decode order of an I P B B B P B B B ... stream: each P four frames ahead, then its three B-frames.
+    sizes = {0: 50_000, 4: 5_000, 8: 5_200, 12: 4_800, 16: 5_100, 20: 30_000, 24: 5_000, 28: 12_000}
+    decoded = []
+    for p, size in sizes.items():
+        packets = [_Packet(p, size, key=p == 0)] + (
+            [_Packet(p - 3, 900), _Packet(p - 2, 1200), _Packet(p - 1, 900)] if p else []
+        )
+        decoded += [q.pts for q in packets if jumps.decode_all(q)]  # type: ignore[arg-type]
+    # Frame 20 is six times the usual size: 17..19 are decoded; 28, under 2.5 times, is not a jump.
+    assert decoded == [17, 18, 19]
