@@ -31,8 +31,10 @@ from typing import Any
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import ColorRange, Colorspace
 
 from reelmind.errors import BadRequest, CorruptMedia, NoVideoStream
+from reelmind.media import colour
 
 STYLES: tuple[str, ...] = ("cartoon", "sketch", "watercolor", "oil")
 
@@ -574,6 +576,8 @@ def _transcode(
     vout = out.add_stream("libx264", rate=rate)
     vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
     vout.options = {"preset": PRESET, "crf": str(CRF)}
+    # Pictures are written by OpenCV's converter, BT.601 limited range: say so, or players guess.
+    vout.codec_context.colorspace, vout.codec_context.color_range = Colorspace.ITU601, ColorRange.MPEG
     if vin.time_base is not None:
         vout.codec_context.time_base = vin.time_base  # frames keep their own timestamps, unrounded
     aout = out.add_stream_from_template(ain) if ain is not None else None
@@ -650,10 +654,11 @@ def _transcode(
 
 
 def _frame_bgr(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
-    """A decoded frame as BGR at width x height; 8-bit 4:2:0 goes through OpenCV's converter, several
-    times cheaper than swscale's."""
-    if frame.format.name == "yuv420p" and frame.width == width and frame.height == height:
-        out: np.ndarray = cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
-        return out
+    """A decoded frame as BGR at width x height; 8-bit 4:2:0 goes through OpenCV (in the stream's YUV
+    matrix and range), several times cheaper than swscale."""
+    if frame.width == width and frame.height == height:
+        bgr = colour.frame_to_bgr(frame)
+        if bgr is not None:
+            return bgr
     converted: np.ndarray = frame.to_ndarray(format="bgr24", width=width, height=height)
     return converted

@@ -49,7 +49,7 @@ import cv2
 import numpy as np
 
 from reelmind.errors import CorruptMedia
-from reelmind.media import orient
+from reelmind.media import colour, orient
 from reelmind.media import shots as shotlib
 from reelmind.media.frames import FrameQuality, frame_quality
 
@@ -86,6 +86,7 @@ class Candidate:
     coded_height: int
     rotation: int  # the display matrix's turn (see `reelmind.media.orient`)
     quality: FrameQuality  # of the upright picture, measured on the part's thread beside the other parts
+    space: colour.YuvSpace = colour.OPENCV_SPACE  # the stream's YUV matrix and range
 
     @property
     def width(self) -> int:
@@ -98,13 +99,7 @@ class Candidate:
 
     def bgr(self) -> np.ndarray:
         """The picture, upright."""
-        y, u, v = self.planes
-        h = self.coded_height
-        yuv = np.empty((h * 3 // 2, self.coded_width), np.uint8)  # I420 layout
-        yuv[:h] = y
-        yuv[h:].reshape(-1)[: u.size] = u.reshape(-1)
-        yuv[h:].reshape(-1)[u.size :] = v.reshape(-1)
-        return orient.upright(cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420), self.rotation)
+        return orient.upright(colour.i420_to_bgr(*self.planes, self.space), self.rotation)
 
     def luma(self) -> np.ndarray:
         """The luma plane, upright."""
@@ -747,10 +742,24 @@ def _converted(frame: av.VideoFrame) -> tuple[av.VideoFrame, _Planes]:
     return frame, _planes(frame)
 
 
-def _yuv420(frame: av.VideoFrame) -> av.VideoFrame:
-    if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
-        frame = frame.reformat(width=frame.width // 2 * 2, height=frame.height // 2 * 2, format="yuv420p")
-    return frame
+def _yuv420(frame: av.VideoFrame, width: int | None = None, height: int | None = None) -> av.VideoFrame:
+    """The frame as 8-bit planar 4:2:0 of an even size (or `width` x `height`), in its own matrix and
+    range: full-range streams (`yuvj420p`) keep their levels, which `YuvSpace` then reads."""
+    w, h = width or frame.width // 2 * 2, height or frame.height // 2 * 2
+    if frame.format.name in _PLANAR_420 and (w, h) == (frame.width, frame.height):
+        return frame
+    full = colour.YuvSpace.of(frame).full_range
+    return frame.reformat(
+        width=w,
+        height=h,
+        format="yuvj420p" if full else "yuv420p",
+        src_color_range="JPEG" if full else "MPEG",
+        dst_color_range="JPEG" if full else "MPEG",
+    )
+
+
+#: 8-bit planar 4:2:0, limited and full range: the same layout.
+_PLANAR_420 = frozenset({"yuv420p", "yuvj420p"})
 
 
 def _strided(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -820,8 +829,9 @@ def _candidate(
     scale = min(1.0, MAX_CANDIDATE_SIDE / max(w, h))
     if scale < 1.0:
         w, h = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2
-        planes = _planes(frame.reformat(width=w, height=h, format="yuv420p"))
+        frame = _yuv420(frame, w, h)
+        planes = _planes(frame)
     # Views, not copies: they keep the decoded frame alive, and the decoder hands out a fresh buffer for
     # every frame, so the pixels stay as decoded. Thinning the pool releases the frames it drops.
     quality = frame_quality(orient.upright(planes[0], rotation))
-    return Candidate(number, -1, 0.0, planes, w, h, rotation, quality)
+    return Candidate(number, -1, 0.0, planes, w, h, rotation, quality, colour.YuvSpace.of(frame))

@@ -169,3 +169,19 @@ def test_unknown_style_is_a_bad_request(clip: samples.ClipTruth, tmp_path: Path)
     with pytest.raises(BadRequest):
         stylize.stylize_video(clip.path, tmp_path / "out.mp4", "vaporwave")
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_output_says_how_its_pictures_were_written(outputs: dict[str, Path]) -> None:
+    with av.open(str(outputs[stylize.STYLES[0]])) as container:
+        frame = next(container.decode(video=0))
+    assert (int(frame.colorspace), int(frame.color_range)) == (5, 1)  # BT.601, limited range
+
+
+def test_a_full_range_hd_frame_is_read_in_its_own_space() -> None:
+    rgb = cv2.resize(samples.photo("coffee"), (320, 180))
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+        format="yuvj420p", dst_colorspace="ITU709", dst_color_range="JPEG"
+    )
+    error = np.abs(stylize._frame_bgr(frame, 320, 180)[:, :, ::-1].astype(int) - rgb.astype(int)).mean()
+    as_bt601 = cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)  # OpenCV's converter alone
+    assert error < 3.0 and error < 0.5 * np.abs(as_bt601.astype(int) - rgb.astype(int)).mean()
