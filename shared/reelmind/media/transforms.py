@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import ColorRange, Colorspace
 
 FrameEdit = Callable[[np.ndarray], np.ndarray]
 
@@ -134,6 +135,8 @@ def _transcode(
         out_h, out_w = (edit(blank) if edit is not None else blank).shape[:2]
         vs = out.add_stream("libx264", rate=in_video.average_rate or in_video.guessed_rate or 25)
         vs.width, vs.height, vs.pix_fmt = out_w // 2 * 2, out_h // 2 * 2, "yuv420p"
+        # swscale writes the RGB pictures as BT.601 limited range; say so, or players guess.
+        vs.codec_context.colorspace, vs.codec_context.color_range = Colorspace.ITU601, ColorRange.MPEG
         if bitrate is not None:
             vs.bit_rate = bitrate
             vs.options = {"preset": "veryfast"}
