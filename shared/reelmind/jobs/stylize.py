@@ -654,11 +654,6 @@ def _transcode(
 
 
 def _frame_bgr(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
-    """A decoded frame as BGR at width x height; 8-bit 4:2:0 goes through OpenCV (in the stream's YUV
-    matrix and range), several times cheaper than swscale."""
-    if frame.width == width and frame.height == height:
-        bgr = colour.frame_to_bgr(frame)
-        if bgr is not None:
-            return bgr
-    converted: np.ndarray = frame.to_ndarray(format="bgr24", width=width, height=height)
-    return converted
+    """A decoded frame as BGR at width x height: 8-bit 4:2:0 goes through OpenCV (in the stream's YUV
+    matrix and range), several times cheaper than swscale; HDR is mapped to SDR."""
+    return colour.frame_to_bgr(frame, width, height)

@@ -147,11 +147,39 @@ def _hdr_to_sdr(coded: np.ndarray, transfer: str) -> np.ndarray:
     return out
 
 
-def frame_to_bgr(frame: av.VideoFrame) -> np.ndarray | None:
-    """BGR of an 8-bit planar 4:2:0 frame of even size, in the frame's own space; None for others."""
-    if frame.format.name not in ("yuv420p", "yuvj420p") or frame.width % 2 or frame.height % 2:
-        return None
-    h, w = frame.height, frame.width
-    i420 = frame.to_ndarray()  # (h * 3 / 2, w): Y, then U and V, each (h / 2, w / 2) laid out flat
-    chroma = i420[h:].reshape(2, h // 2, w // 2)
-    return i420_to_bgr(i420[:h], chroma[0], chroma[1], YuvSpace.of(frame))
+#: 8-bit planar 4:2:0, limited and full range: the same layout.
+PLANAR_420 = frozenset({"yuv420p", "yuvj420p"})
+
+
+def as_i420(frame: av.VideoFrame, width: int | None = None, height: int | None = None) -> av.VideoFrame:
+    """The frame as 8-bit planar 4:2:0 of an even size (or `width` x `height`), by swscale where it is
+    not already, keeping its matrix, range and transfer: full-range streams keep their levels, and
+    the tags `YuvSpace.of` reads stay on the frame."""
+    w, h = width or frame.width // 2 * 2, height or frame.height // 2 * 2
+    if frame.format.name in PLANAR_420 and (w, h) == (frame.width, frame.height):
+        return frame
+    full = YuvSpace.of(frame).full_range
+    return frame.reformat(
+        width=w,
+        height=h,
+        format="yuvj420p" if full else "yuv420p",
+        src_color_range="JPEG" if full else "MPEG",
+        dst_color_range="JPEG" if full else "MPEG",
+    )
+
+
+def frame_to_bgr(frame: av.VideoFrame, width: int | None = None, height: int | None = None) -> np.ndarray:
+    """The decoded frame as BGR (of `width` x `height` if given) in its own YUV space, HDR mapped to
+    SDR. Other SDR layouts (4:2:2, RGB, odd sizes) are converted by swscale, told the range."""
+    w, h = width or frame.width, height or frame.height
+    space = YuvSpace.of(frame)
+    direct = frame.format.name in PLANAR_420 and not (w % 2 or h % 2)
+    if space.transfer == "sdr" and not (direct and (w, h) == (frame.width, frame.height)):
+        rgb: np.ndarray = frame.to_ndarray(
+            format="bgr24", width=w, height=h, src_color_range="JPEG" if space.full_range else "MPEG"
+        )
+        return rgb
+    i420 = as_i420(frame, w // 2 * 2, h // 2 * 2).to_ndarray()  # Y, then U and V, laid out flat
+    rows, cols = h // 2 * 2, w // 2 * 2
+    chroma = i420[rows:].reshape(2, rows // 2, cols // 2)
+    return i420_to_bgr(i420[:rows], chroma[0], chroma[1], space)

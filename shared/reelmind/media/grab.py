@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from reelmind.errors import CorruptMedia
-from reelmind.media import orient
+from reelmind.media import colour, orient
 
 
 def block_change(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = (4, 8)) -> float:
@@ -103,9 +103,7 @@ def grab_frames(path: Path, indices: Sequence[int], max_side: int = 1280) -> dic
             stream.thread_type = "AUTO"
             for n, frame in enumerate(container.decode(stream)):
                 if n in wanted:
-                    img: np.ndarray = orient.upright(
-                        frame.to_ndarray(format="bgr24"), orient.rotation_of(frame)
-                    )
+                    img: np.ndarray = orient.upright(colour.frame_to_bgr(frame), orient.rotation_of(frame))
                     scale = max_side / max(img.shape[:2])
                     out[n] = (
                         cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

@@ -738,28 +738,8 @@ def _sample_planes(frame: av.VideoFrame) -> tuple[_Planes, tuple[av.VideoFrame, 
 
 
 def _converted(frame: av.VideoFrame) -> tuple[av.VideoFrame, _Planes]:
-    frame = _yuv420(frame)
+    frame = colour.as_i420(frame)
     return frame, _planes(frame)
-
-
-def _yuv420(frame: av.VideoFrame, width: int | None = None, height: int | None = None) -> av.VideoFrame:
-    """The frame as 8-bit planar 4:2:0 of an even size (or `width` x `height`), in its own matrix and
-    range: full-range streams (`yuvj420p`) keep their levels, which `YuvSpace` then reads."""
-    w, h = width or frame.width // 2 * 2, height or frame.height // 2 * 2
-    if frame.format.name in _PLANAR_420 and (w, h) == (frame.width, frame.height):
-        return frame
-    full = colour.YuvSpace.of(frame).full_range
-    return frame.reformat(
-        width=w,
-        height=h,
-        format="yuvj420p" if full else "yuv420p",
-        src_color_range="JPEG" if full else "MPEG",
-        dst_color_range="JPEG" if full else "MPEG",
-    )
-
-
-#: 8-bit planar 4:2:0, limited and full range: the same layout.
-_PLANAR_420 = frozenset({"yuv420p", "yuvj420p"})
 
 
 def _strided(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -829,7 +809,7 @@ def _candidate(
     scale = min(1.0, MAX_CANDIDATE_SIDE / max(w, h))
     if scale < 1.0:
         w, h = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2
-        frame = _yuv420(frame, w, h)
+        frame = colour.as_i420(frame, w, h)
         planes = _planes(frame)
     # Views, not copies: they keep the decoded frame alive, and the decoder hands out a fresh buffer for
     # every frame, so the pixels stay as decoded. Thinning the pool releases the frames it drops.

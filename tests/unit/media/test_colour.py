@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from reelmind import samples
-from reelmind.media import colour, scan
+from reelmind.media import colour, grab, scan
 
 SPACES = [("ITU601", "MPEG"), ("ITU709", "MPEG"), ("ITU709", "JPEG"), ("BT2020", "MPEG"), ("ITU601", "JPEG")]
 
@@ -147,3 +147,5 @@ def test_hdr_keyframes_are_mapped_to_sdr(tmp_path: Path, rgb: np.ndarray, transf
     # Highlights above the knee are compressed, so not every level comes back; read as SDR, the
     # picture is pale (HLG) or flat grey (PQ).
     assert mapped < 7.0 and as_sdr > 3 * mapped
+    # Frames decoded again for the models (OCR) are mapped the same way.
+    assert _error(grab.grab_frames(path, [5])[5], rgb) < 7.0
