@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import ColorRange, Colorspace
 
 from reelmind.media import orient
 
@@ -60,6 +61,10 @@ class ClipSpec:
     rotation: int = 0
     # Extra encoder settings (`key=value:...`), e.g. to put cuts where no key frame starts.
     encoder_params: str = ""
+    # The YUV matrix the pictures are coded in and tagged with ("bt709", "bt2020"; "" writes them
+    # untagged in FFmpeg's default, BT.601), and full range (0-255) rather than limited, as many phones.
+    matrix: str = ""
+    full_range: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +230,10 @@ def write_clip(spec: ClipSpec, path: Path) -> ClipTruth:
         assert isinstance(vs, av.VideoStream), spec.codec
         vs.width, vs.height = orient.display_size(spec.width, spec.height, spec.rotation)  # as stored
         vs.pix_fmt = "yuv420p"
+        coding = _coding(spec)
+        if coding:
+            vs.codec_context.colorspace = coding["dst_colorspace"]
+            vs.codec_context.color_range = coding["dst_color_range"]
         if spec.rotation:
             vs.set_display_rotation(spec.rotation)
         vs.options = _encoder_options(spec)
@@ -236,7 +245,10 @@ def write_clip(spec: ClipSpec, path: Path) -> ClipTruth:
         stored_turn = (360 - spec.rotation) % 360  # undoes the display matrix's turn
         for img in frames(spec):
             stored = np.ascontiguousarray(orient.upright(img, stored_turn))
-            for packet in vs.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
+            picture = av.VideoFrame.from_ndarray(stored, format="rgb24")
+            if coding:
+                picture = picture.reformat(format="yuv420p", **coding)
+            for packet in vs.encode(picture):
                 out.mux(packet)
         for packet in vs.encode():
             out.mux(packet)
@@ -252,6 +264,21 @@ def write_clip(spec: ClipSpec, path: Path) -> ClipTruth:
             for packet in astream.encode():
                 out.mux(packet)
     return gt
+
+
+def _coding(spec: ClipSpec) -> dict[str, int]:
+    """swscale's arguments for the spec's YUV matrix and range (also the stream's tags); none for the
+    default, untagged BT.601 limited range."""
+    if not (spec.matrix or spec.full_range):
+        return {}
+    matrices = {
+        "": Colorspace.ITU601,
+        "bt601": Colorspace.ITU601,
+        "bt709": Colorspace.ITU709,
+        "bt2020": Colorspace.BT2020,
+    }
+    levels = ColorRange.JPEG if spec.full_range else ColorRange.MPEG
+    return {"dst_colorspace": int(matrices[spec.matrix]), "dst_color_range": int(levels)}
 
 
 def _encoder_options(spec: ClipSpec) -> dict[str, object]:

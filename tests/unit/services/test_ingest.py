@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -75,6 +76,28 @@ def test_a_phones_portrait_video_stored_on_its_side_is_kept_upright(
         assert np.abs(img.astype(int) - upright).mean() < 12, "the keyframe is not the upright picture"
     cover = runtime.thumbnail.handle_video_ready(video.video_id)
     assert cover is not None and all(s["height"] > s["width"] for s in cover["cover"]["sizes"])
+
+
+def test_keyframes_and_cover_of_a_full_range_hd_video_keep_its_colours(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth], tmp_path: Path
+) -> None:
+    """Android phones record full range in BT.709; read as BT.601 limited range the stills came out
+    with crushed shadows, blown highlights and shifted hues."""
+    spec = replace(clips["phone"].spec, name="android", matrix="bt709", full_range=True)
+    clip = samples.write_clip(spec, tmp_path / "android.mp4")
+    video = _ingested(runtime, "uploads/android.mp4", clip.path)
+    truth = list(samples.frames(spec))
+    payload = runtime.results.get_results(video.video_id)["ingest"].payload
+    for kf in payload["keyframes"]:
+        img = encode.decode_image(runtime.blobs.get_bytes(kf["key"]))
+        assert img is not None
+        assert np.abs(img.astype(int) - truth[kf["frame"]][:, :, ::-1].astype(int)).mean() < 6
+    cover = runtime.thumbnail.handle_video_ready(video.video_id)
+    assert cover is not None
+    largest = encode.decode_image(runtime.blobs.get_bytes(cover["cover"]["sizes"][0]["key"]))
+    assert largest is not None
+    expected = truth[cover["cover"]["frame"]][:, :, ::-1].astype(int)
+    assert np.abs(largest.astype(int) - expected).mean() < 6
 
 
 def test_vertical_and_silent_clips(runtime: Runtime, clips: dict[str, samples.ClipTruth]) -> None:
