@@ -32,6 +32,7 @@ ENCODINGS = {
     "open_gop": ("libx264", "open-gop=1:keyint=30:min-keyint=30:scenecut=0"),
     # A key frame every second and none at cuts, as hardware encoders write.
     "fixed_gop": ("libx264", "scenecut=0:keyint=25:min-keyint=25:bframes=3"),
+    "hevc_fixed_gop": ("libx265", "scenecut=0:keyint=25:min-keyint=25:bframes=3:b-pyramid=1"),
     # No B-frames at all: nothing to skip.
     "no_b_frames": ("libx264", "bframes=0:keyint=50:scenecut=0"),
 }
@@ -284,12 +285,13 @@ def test_only_pictures_no_other_picture_refers_to_are_skipped(tmp_path: Path) ->
     assert np.array_equal(full.features[at], sampled.features)
 
 
+@pytest.mark.parametrize("name", ["fixed_gop", "hevc_fixed_gop"])
 def test_a_cut_inside_a_group_of_pictures_is_found_in_the_one_pass(
-    encoded: dict[str, samples.ClipTruth],
+    encoded: dict[str, samples.ClipTruth], name: str
 ) -> None:
     """The first reference picture after a cut is coded large: the skipped frames before it are decoded
     in the pass, so there is a sample on each side of every cut and nothing is decoded again."""
-    clip = encoded["fixed_gop"]
+    clip = encoded[name]
     config = scan.ScanConfig(parts=2, min_part_s=1.0)
     result = scan.scan(clip.path, clip.frame_count, config)
     assert result.parts == 2 and result.cuts == clip.cuts
