@@ -13,7 +13,8 @@ Stream parts come from the media info: resolution (short side), bitrate (bits pe
 against what H.264 needs at that frame size) and frame rate. Time parts come from the per-frame luma
 thumbnails of the scan: black stretches, frozen stretches (consecutive near-identical pictures) and
 shake: the frame-to-frame translation found by phase correlation gives the camera path; shake is what
-is left of the path after smoothing, so a steady pan or a slow drift is not shake.
+is left of the path after fitting it locally by straight lines in time, so a steady pan or a slow drift
+is not shake, however irregularly the decoded samples are spaced.
 
 The score is a weighted geometric mean of the part scores, so that one very poor part pulls the whole
 down more than an average would, minus penalties for the share of the video covered by black, frozen
@@ -33,7 +34,7 @@ import numpy as np
 
 from reelmind.media.grab import stretches
 
-QUALITY_VERSION = "quality-3"  # 3: shake scaled by the smoothing's noise gain, on sampled signals
+QUALITY_VERSION = "quality-4"  # 4: shake from a local straight-line fit in time (uneven samples)
 
 ANALYSIS_SIDE = 640  # keyframes are measured with their long side at most this (never upscaled)
 
@@ -100,9 +101,9 @@ class QualityConfig:
     # Frozen: mean absolute thumbnail difference from the previous frame below this.
     frozen_diff: float = 0.25
     frozen_min_s: float = 1.0
-    # Shake, in % of the frame diagonal: the camera path's distance from its Gaussian-smoothed self,
-    # scaled to the jitter that leaves it (see `_noise_gain`).
-    shake_smooth_s: float = 0.1  # sigma of the smoothing; slower motion than this is camera work
+    # Shake, in % of the frame diagonal: the camera path's distance from its local straight-line fit,
+    # scaled to the jitter that leaves it (see `_local_line`).
+    shake_smooth_s: float = 0.1  # sigma of the fit's Gaussian weights; slower motion is camera work
     shake_window_s: float = 1.0  # RMS window for the local shake level
     shake_issue: float = 0.56  # a local level above this is a shaky stretch
     shake_min_s: float = 1.0
@@ -251,7 +252,7 @@ def _timeline(
     found = [Issue("frozen", s, e, f"frozen picture for {e - s:.2f} s") for s, e in clock.spans(runs)]
     out["frozen"] = (_share_part(runs, n), runs, found)
 
-    residual = _shake_residual(features, black, diff, width, height, clock.fps, config)
+    residual = _shake_residual(features, clock.times, black, diff, width, height, config)
     level = float(np.sqrt(np.mean(residual**2)))
     window = max(1, round(config.shake_window_s * clock.fps))
     start = (window - 1) // 2  # a centred moving RMS, n long even when the window is longer
@@ -485,11 +486,11 @@ def _row_means(rows: np.ndarray) -> np.ndarray:
 
 def _shake_residual(
     features: np.ndarray,
+    times: np.ndarray,
     skip: np.ndarray,
     diff: np.ndarray,
     width: int,
     height: int,
-    fps: float,
     config: QualityConfig,
 ) -> np.ndarray:
     """Per frame, the camera's distance from its smoothed path in % of the frame diagonal.
@@ -524,7 +525,8 @@ def _shake_residual(
             steps[i] = (dx, dy)
             trusted[i] = True
     shifts = np.array(steps) * (width / fw, height / fh)  # thumbnail pixels to frame pixels
-    sigma = max(1.0, config.shake_smooth_s * fps)
+    gaps = np.diff(times)
+    sigma = max(config.shake_smooth_s, float(np.median(gaps[gaps > 0])) if np.any(gaps > 0) else 0.0)
     diagonal = math.hypot(width, height)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], np.array(trusted, np.int8), [0]])))
     for a, b in zip(edges[::2], edges[1::2], strict=True):
@@ -532,39 +534,45 @@ def _shake_residual(
             continue
         path = np.zeros((b - a + 1, 2))  # the camera position at frames a-1 .. b-1
         path[1:] = np.cumsum(shifts[a:b], axis=0)
-        rest = path - _smooth(path, sigma)
-        residual[a - 1 : b] = np.hypot(rest[:, 0], rest[:, 1]) / diagonal * 100.0 / _noise_gain(sigma)
+        fitted, gain = _local_line(times[a - 1 : b], path, sigma)
+        rest = path - fitted
+        residual[a - 1 : b] = np.hypot(rest[:, 0], rest[:, 1]) / diagonal * 100.0 / gain
     return residual
 
 
-def _noise_gain(sigma: float) -> float:
-    """How much of a random jitter is left after subtracting its Gaussian smoothing: the residual of
-    white noise is this times the noise. It depends on how many samples the smoothing spans (the
-    sample itself weighs more in a narrow kernel), so dividing by it makes the shake read the same
-    whether every frame or a sample of the frames was decoded."""
-    r = math.ceil(3 * sigma)
-    kernel = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    kernel /= kernel.sum()
-    centre = float(kernel[r])
-    return math.sqrt((1.0 - centre) ** 2 + float(np.sum(kernel**2)) - centre**2)
+def _local_line(times: np.ndarray, path: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The (m, 2) path fitted at each sample by a straight line in time, weighted by a Gaussian of
+    `sigma` seconds around it, and how much of a white-noise jitter each sample's residual keeps.
 
-
-def _smooth(path: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian smoothing of an (m, 2) path, its ends extended by point reflection so that a steady
-    pan stays a straight line right up to them."""
-    m = len(path)
-    r = min(m - 1, math.ceil(3 * sigma))
-    x = np.arange(-r, r + 1)
-    kernel = np.exp(-0.5 * (x / sigma) ** 2)
-    kernel /= kernel.sum()
-    near = np.arange(1, r + 1)
-    head = 2 * path[0] - path[near[::-1]]
-    tail = 2 * path[-1] - path[m - 1 - near]
-    ext = np.concatenate([head, path, tail])
-    out = np.empty_like(path)
-    for c in range(path.shape[1]):
-        out[:, c] = np.convolve(ext[:, c], kernel, mode="valid")
-    return out
+    A line, not a moving average: samples decoded at uneven intervals (only the frames other frames
+    refer to) make a steady pan a straight line in time but a crooked one in sample order, and a
+    moving average in either bends it. The gain, sqrt(1 - 2 H_ii + sum_j H_ij^2) of the fit's hat
+    matrix H, divides the residual so that shake reads the same at any sampling and at the ends.
+    """
+    m = len(times)
+    t = times - times[0]
+    reach = 3.0 * sigma
+    width = int(np.max(np.searchsorted(t, t + reach, side="right") - np.arange(m))) if m else 0
+    offsets = np.arange(-width, width + 1)
+    idx = np.arange(m)[:, None] + offsets[None, :]
+    inside = (idx >= 0) & (idx < m)
+    idx = np.clip(idx, 0, m - 1)
+    dt = t[idx] - t[:, None]
+    w = np.where(inside & (np.abs(dt) <= reach), np.exp(-0.5 * (dt / sigma) ** 2), 0.0)
+    s0, s1, s2 = w.sum(axis=1), (w * dt).sum(axis=1), (w * dt * dt).sum(axis=1)
+    det = s0 * s2 - s1 * s1
+    line = det > 1e-12 * np.maximum(s0 * s2, 1e-300)
+    # Row i of the hat matrix over its neighbours: a line through them, or their mean where a line
+    # is not determined (a lone sample).
+    hat = np.where(
+        line[:, None],
+        w * (s2[:, None] - s1[:, None] * dt) / np.where(line, det, 1.0)[:, None],
+        w / s0[:, None],
+    )
+    fitted = np.einsum("ij,ijc->ic", hat, path[idx])
+    self_weight = hat[:, width]
+    gain = np.sqrt(np.maximum(1.0 - 2.0 * self_weight + (hat * hat).sum(axis=1), 1e-12))
+    return fitted, gain
 
 
 def _whole_video_issues(parts: Mapping[str, Part], duration: float, config: QualityConfig) -> list[Issue]:
