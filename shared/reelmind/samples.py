@@ -317,13 +317,16 @@ def standard_specs() -> list[ClipSpec]:
         ),
         ClipSpec("silent", (Segment("rocket", 30), Segment("astronaut", 30, "zoom")), audio=None),
         ClipSpec("vertical", (Segment("chelsea", 35), Segment("coffee", 35, "zoom")), width=180, height=320),
-        # A phone's portrait video: landscape pictures stored with a display matrix that turns them upright.
+        # A phone's portrait video: landscape pictures stored with a display matrix that turns them upright,
+        # coded full range in BT.709, as Android phones record.
         ClipSpec(
             "phone",
             (Segment("astronaut", 35, "zoom"), Segment("coffee", 35)),
             width=180,
             height=320,
             rotation=270,
+            matrix="bt709",
+            full_range=True,
         ),
         ClipSpec("speech", (Segment("astronaut", 60, "zoom"), Segment("retina", 60, "pan")), audio="speech"),
     ]

@@ -60,8 +60,11 @@ def test_quality_of_a_phone_video_stored_on_its_side_is_that_of_the_same_video_s
         video_id = runtime.ingest.handle_upload(key).video_id
         assert runtime.analysis.run("quality", video_id).status == "ok"
         reports.append(runtime.results.get_results(video_id)["quality"].payload)
-    sideways, straight = (r["parts"]["shake"]["value"] for r in reports)
-    assert sideways == pytest.approx(straight, rel=0.2, abs=0.05)
+    sideways, straight = (r["parts"]["shake"] for r in reports)
+    # A steady clip: both read at the phase correlation's noise floor, well under any penalty.
+    assert sideways["score"] == straight["score"] == 100
+    assert sideways["value"] == pytest.approx(straight["value"], abs=0.1)
+    assert not [i for r in reports for i in r["issues"] if i["kind"] == "shake"]
     assert reports[0]["parts"]["resolution"] == reports[1]["parts"]["resolution"]
 
 
