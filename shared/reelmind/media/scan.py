@@ -86,7 +86,7 @@ class Candidate:
     coded_height: int
     rotation: int  # the display matrix's turn (see `reelmind.media.orient`)
     quality: FrameQuality  # of the upright picture, measured on the part's thread beside the other parts
-    space: colour.YuvSpace = colour.OPENCV_SPACE  # the stream's YUV matrix and range
+    space: colour.YuvSpace = colour.OPENCV_SPACE  # the stream's YUV matrix, range and transfer (HDR)
 
     @property
     def width(self) -> int:
