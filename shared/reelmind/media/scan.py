@@ -122,6 +122,7 @@ class ScanResult:
     decode_errors: int
     parts: int  # how many parts were decoded side by side
     rotation: int  # the display matrix's turn of the pictures (see `reelmind.media.orient`)
+    space: colour.YuvSpace = colour.OPENCV_SPACE  # YUV matrix, range and transfer the stream is tagged with
 
     @property
     def sample_rate(self) -> float:
@@ -170,6 +171,7 @@ def scan(
         decode_errors=sum(p.errors for p in parts),
         parts=len(plan),
         rotation=next((p.rotation for p in parts if p.rotation is not None), 0),
+        space=next((p.space for p in parts if p.space is not None), colour.OPENCV_SPACE),
     )
 
 
@@ -487,6 +489,7 @@ class _Part:
     def __init__(self, stride: int, max_candidates: int, fps: float) -> None:
         self.fps = fps  # for frames without timestamps
         self.rotation: int | None = None  # of the first frame; a stream has one display matrix
+        self.space: colour.YuvSpace | None = None  # of the first frame too
         self.packets = self.errors = self.count = 0
         self.frames: list[int] = []
         self.times: list[float] = []  # only where frames are numbered as they come
@@ -501,6 +504,7 @@ class _Part:
     def add(self, frame: av.VideoFrame, number: int, time_s: float) -> None:
         if self.rotation is None:
             self.rotation = orient.rotation_of(frame)
+            self.space = colour.YuvSpace.of(frame)
         strided, converted = _sample_planes(frame)
         self._reduce(*strided)
         if number >= self._next:

@@ -37,7 +37,7 @@ from reelmind.ports import BlobStore, Event, EventBus, Result, ResultStore
 
 log = logging.getLogger(__name__)
 
-INGEST_VERSION = "ingest-3"  # 3: sampled frame signals with frame numbers, cuts refined, upright pictures
+INGEST_VERSION = "ingest-4"  # 4: keyframes in the stream's colour space, HDR mapped to SDR; colour
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +217,8 @@ class IngestService:
             "frames_decoded": len(scanned.frames),
             "cuts_refined": scanned.refined,
             "decode_errors": scanned.decode_errors,
+            # How the pictures are coded; keyframes are SDR sRGB whatever it is (HDR mapped).
+            "colour": {**asdict(scanned.space), "hdr": scanned.space.transfer != "sdr"},
             "shots": [asdict(s) for s in seg.shots],
             "keyframes": keyframes,
             "audio": None

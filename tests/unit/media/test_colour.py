@@ -140,8 +140,9 @@ def test_hdr_keyframes_are_mapped_to_sdr(tmp_path: Path, rgb: np.ndarray, transf
                 out.mux(packet)
         for packet in vs.encode():
             out.mux(packet)
-    candidate = scan.scan(path, 10).candidates[-1]
-    assert candidate.space == colour.YuvSpace("bt2020", False, transfer)
+    result = scan.scan(path, 10)
+    candidate = result.candidates[-1]
+    assert candidate.space == result.space == colour.YuvSpace("bt2020", False, transfer)
     mapped = _error(candidate.bgr(), rgb)
     as_sdr = _error(colour.i420_to_bgr(*candidate.planes, colour.YuvSpace("bt2020")), rgb)
     # Highlights above the knee are compressed, so not every level comes back; read as SDR, the

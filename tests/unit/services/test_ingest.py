@@ -49,6 +49,7 @@ def test_a_clip_becomes_a_ready_video_with_shots_keyframes_and_audio(
     assert (video.media.width, video.media.height, video.media.has_audio) == (320, 180, True)
     payload = runtime.results.get_results(video.video_id)["ingest"].payload
     assert len(payload["shots"]) == 2 and len(payload["keyframes"]) == 2
+    assert payload["colour"] == {"matrix": "bt601", "full_range": False, "transfer": "sdr", "hdr": False}
     wav = runtime.blobs.get_bytes(payload["audio"]["key"])
     audio, rate = sf.read(io.BytesIO(wav))
     assert rate == 16_000 and audio.ndim == 1
@@ -87,6 +88,7 @@ def test_keyframes_and_cover_of_a_full_range_hd_video_keep_its_colours(
     video = _ingested(runtime, "uploads/android.mp4", clip.path)
     truth = list(samples.frames(clip.spec))
     payload = runtime.results.get_results(video.video_id)["ingest"].payload
+    assert payload["colour"] == {"matrix": "bt709", "full_range": True, "transfer": "sdr", "hdr": False}
     for kf in payload["keyframes"]:
         img = encode.decode_image(runtime.blobs.get_bytes(kf["key"]))
         assert img is not None
