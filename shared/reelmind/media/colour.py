@@ -173,13 +173,15 @@ def frame_to_bgr(frame: av.VideoFrame, width: int | None = None, height: int | N
     SDR. Other SDR layouts (4:2:2, RGB, odd sizes) are converted by swscale, told the range."""
     w, h = width or frame.width, height or frame.height
     space = YuvSpace.of(frame)
-    direct = frame.format.name in PLANAR_420 and not (w % 2 or h % 2)
-    if space.transfer == "sdr" and not (direct and (w, h) == (frame.width, frame.height)):
+    as_decoded = (
+        frame.format.name in PLANAR_420 and (w, h) == (frame.width, frame.height) and w % 2 == h % 2 == 0
+    )
+    if space.transfer == "sdr" and not as_decoded:
         rgb: np.ndarray = frame.to_ndarray(
             format="bgr24", width=w, height=h, src_color_range="JPEG" if space.full_range else "MPEG"
         )
         return rgb
-    i420 = as_i420(frame, w // 2 * 2, h // 2 * 2).to_ndarray()  # Y, then U and V, laid out flat
-    rows, cols = h // 2 * 2, w // 2 * 2
-    chroma = i420[rows:].reshape(2, rows // 2, cols // 2)
-    return i420_to_bgr(i420[:rows], chroma[0], chroma[1], space)
+    w, h = w // 2 * 2, h // 2 * 2
+    i420 = as_i420(frame, w, h).to_ndarray()  # Y, then U and V, laid out flat
+    chroma = i420[h:].reshape(2, h // 2, w // 2)
+    return i420_to_bgr(i420[:h], chroma[0], chroma[1], space)

@@ -67,34 +67,18 @@ def test_a_phones_portrait_video_stored_on_its_side_is_kept_upright(
     assert video.media.orientation == "portrait"
     truth = list(samples.frames(clip.spec))
     payload = runtime.results.get_results(video.video_id)["ingest"].payload
+    # Coded full range in BT.709, as Android phones record: read as BT.601 limited range, the stills
+    # came out with crushed shadows, blown highlights and shifted hues (mean error 9.7 levels).
+    assert payload["colour"] == {"matrix": "bt709", "full_range": True, "transfer": "sdr", "hdr": False}
     assert len(payload["keyframes"]) == 2
     for kf in payload["keyframes"]:
         assert (kf["width"], kf["height"]) == (180, 320)
         img = encode.decode_image(runtime.blobs.get_bytes(kf["key"]))
         assert img is not None and img.shape == (320, 180, 3)
         upright = truth[kf["frame"]][:, :, ::-1].astype(int)  # RGB -> BGR
-        assert np.abs(img.astype(int) - upright).mean() < 12, "the keyframe is not the upright picture"
+        assert np.abs(img.astype(int) - upright).mean() < 6, "the keyframe is not the upright picture"
     cover = runtime.thumbnail.handle_video_ready(video.video_id)
     assert cover is not None and all(s["height"] > s["width"] for s in cover["cover"]["sizes"])
-
-
-def test_keyframes_and_cover_of_a_full_range_hd_video_keep_its_colours(
-    runtime: Runtime, clips: dict[str, samples.ClipTruth]
-) -> None:
-    """Android phones record full range in BT.709 (the phone clip does); read as BT.601 limited range
-    the stills came out with crushed shadows, blown highlights and shifted hues."""
-    clip = clips["phone"]
-    assert (clip.spec.matrix, clip.spec.full_range) == ("bt709", True)
-    video = _ingested(runtime, "uploads/android.mp4", clip.path)
-    truth = list(samples.frames(clip.spec))
-    payload = runtime.results.get_results(video.video_id)["ingest"].payload
-    assert payload["colour"] == {"matrix": "bt709", "full_range": True, "transfer": "sdr", "hdr": False}
-    for kf in payload["keyframes"]:
-        img = encode.decode_image(runtime.blobs.get_bytes(kf["key"]))
-        assert img is not None
-        assert np.abs(img.astype(int) - truth[kf["frame"]][:, :, ::-1].astype(int)).mean() < 6
-    cover = runtime.thumbnail.handle_video_ready(video.video_id)
-    assert cover is not None
     largest = encode.decode_image(runtime.blobs.get_bytes(cover["cover"]["sizes"][0]["key"]))
     assert largest is not None
     expected = truth[cover["cover"]["frame"]][:, :, ::-1].astype(int)
