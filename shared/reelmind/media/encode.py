@@ -11,6 +11,7 @@ import numpy as np
 import soundfile as sf
 
 from reelmind.errors import ConfigError
+from reelmind.media.resize import shrink
 
 CONTENT_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp"}
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
@@ -51,7 +52,7 @@ def resize_to_width(bgr: np.ndarray, width: int) -> np.ndarray:
     if w <= width:
         return bgr
     height = max(2, round(h * width / w))
-    return cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
+    return shrink(bgr, width, height)
 
 
 def sprite_sheet(images: Sequence[np.ndarray], tile_width: int = 160, columns: int = 8) -> np.ndarray:
@@ -65,7 +66,7 @@ def sprite_sheet(images: Sequence[np.ndarray], tile_width: int = 160, columns: i
     sheet = np.zeros((rows * tile_h, cols * tile_width, 3), np.uint8)
     for i, img in enumerate(images):
         r, c = divmod(i, cols)
-        tile = cv2.resize(img, (tile_width, tile_h), interpolation=cv2.INTER_AREA)
+        tile = shrink(img, tile_width, tile_h)
         sheet[r * tile_h : (r + 1) * tile_h, c * tile_width : (c + 1) * tile_width] = tile
     return sheet
 

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from reelmind.media.resize import shrink
+
 ANALYSIS_WIDTH = 320
 
 
@@ -47,7 +49,7 @@ def analysis_luma(luma: np.ndarray) -> np.ndarray:
     if w == ANALYSIS_WIDTH:
         return luma
     height = max(2, round(h * ANALYSIS_WIDTH / w))
-    return cv2.resize(luma, (ANALYSIS_WIDTH, height), interpolation=cv2.INTER_AREA)
+    return shrink(luma, ANALYSIS_WIDTH, height)
 
 
 def frame_quality(luma: np.ndarray) -> FrameQuality:

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 from reelmind.errors import CorruptMedia
 from reelmind.media import colour, orient
+from reelmind.media.resize import shrink
 
 
 def block_change(a: np.ndarray, b: np.ndarray, grid: tuple[int, int] = (4, 8)) -> float:
@@ -104,11 +104,10 @@ def grab_frames(path: Path, indices: Sequence[int], max_side: int = 1280) -> dic
             for n, frame in enumerate(container.decode(stream)):
                 if n in wanted:
                     img: np.ndarray = orient.upright(colour.frame_to_bgr(frame), orient.rotation_of(frame))
-                    scale = max_side / max(img.shape[:2])
+                    h, w = img.shape[:2]
+                    scale = max_side / max(h, w)
                     out[n] = (
-                        cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-                        if scale < 1
-                        else img
+                        shrink(img, max(1, round(w * scale)), max(1, round(h * scale))) if scale < 1 else img
                     )
                 if n >= last:
                     break

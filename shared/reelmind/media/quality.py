@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from reelmind.media.grab import stretches
+from reelmind.media.resize import shrink
 
 QUALITY_VERSION = "quality-4"  # 4: shake from a local straight-line fit in time (uneven samples)
 
@@ -362,7 +363,7 @@ def _analysis_luma(image: np.ndarray) -> np.ndarray:
     scale = ANALYSIS_SIDE / max(h, w)
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        img = shrink(img, *size)
     return np.ascontiguousarray(img)
 
 
