@@ -36,6 +36,7 @@ are converted by FFmpeg.
 from __future__ import annotations
 
 import os
+import statistics
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -255,6 +256,7 @@ class _Index:
     pts: np.ndarray  # int64, every video packet's timestamp, in presentation order
     keys: list[_Key]  # in decode order
     time_base: Fraction
+    positions: dict[int, int]  # timestamp -> frame number: looked up for every decoded frame
 
     @property
     def count(self) -> int:
@@ -287,7 +289,7 @@ class _Index:
             _Key(int(order[i]), int(np.searchsorted(pts, order[i])), bool(after[i] < order[i]))
             for i in key_at
         ]
-        return cls(pts, keys, Fraction(vs.time_base))
+        return cls(pts, keys, Fraction(vs.time_base), {int(p): i for i, p in enumerate(pts)})
 
     def times(self) -> np.ndarray:
         out: np.ndarray = (self.pts - self.pts[0]).astype(np.float64) * float(self.time_base)
@@ -295,10 +297,7 @@ class _Index:
 
     def frame_of(self, pts: int | None) -> int:
         """The frame a decoded picture's timestamp belongs to, or -1 for one not in the index."""
-        if pts is None:
-            return -1
-        i = int(np.searchsorted(self.pts, pts))
-        return i if i < len(self.pts) and self.pts[i] == pts else -1
+        return -1 if pts is None else self.positions.get(pts, -1)
 
 
 _Span = tuple[_Key | None, _Key | None]  # [from this key frame, to the next part's key frame)
@@ -452,7 +451,7 @@ class _Jumps:
             if (
                 previous is not None
                 and len(self._sizes) >= self.MIN_SEEN
-                and size > self._ratio * float(np.median(self._sizes))
+                and size > self._ratio * statistics.median(self._sizes)
             ):
                 self._span = (previous, pts)
             self._sizes.append(size)
