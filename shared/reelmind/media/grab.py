@@ -16,6 +16,7 @@ import numpy as np
 
 from reelmind.errors import CorruptMedia
 from reelmind.media import colour, orient
+from reelmind.media.probe import open_for_decoding
 from reelmind.media.resize import shrink
 
 
@@ -98,7 +99,7 @@ def grab_frames(path: Path, indices: Sequence[int], max_side: int = 1280) -> dic
         return out
     last = max(wanted)
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_for_decoding(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for n, frame in enumerate(container.decode(stream)):

@@ -53,6 +53,7 @@ from reelmind.errors import CorruptMedia
 from reelmind.media import colour, orient
 from reelmind.media import shots as shotlib
 from reelmind.media.frames import FrameQuality, frame_quality
+from reelmind.media.probe import open_for_decoding
 
 AUDIO_RATE = 16_000
 MAX_CANDIDATE_SIDE = 1280
@@ -179,7 +180,7 @@ def scan(
 def _open(path: Path, expected_frames: int) -> tuple[float, bool, _Index | None]:
     """Frame rate, whether there is audio, and the packet index (None where it cannot number frames)."""
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_for_decoding(path) as container:
             if not container.streams.video:
                 raise CorruptMedia("the file has no video stream")
             vs = container.streams.video[0]
@@ -373,7 +374,7 @@ def _decode_part(
     """
     lo, hi = span
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_for_decoding(path) as container:
             vs = container.streams.video[0]
             cc = vs.codec_context
             if single_threaded:
@@ -659,7 +660,7 @@ def _decode_wanted(
     out: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     remaining = set(wanted)
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_for_decoding(path) as container:
             vs = container.streams.video[0]
             cc = vs.codec_context
             cc.thread_count = 1  # so that the skip setting applies to exactly the packet sent next
@@ -701,7 +702,7 @@ def _audio(path: Path) -> np.ndarray | None:
     """The first audio track as float32 mono at AUDIO_RATE, decoded on its own."""
     chunks: list[np.ndarray] = []
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_for_decoding(path) as container:
             stream = container.streams.audio[0]
             resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
             for packet in container.demux(stream):
