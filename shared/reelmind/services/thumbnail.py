@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from reelmind.ports import BlobStore, Result, ResultStore
 log = logging.getLogger(__name__)
 
 THUMBNAIL_VERSION = "thumbnail-2"
+IO_WORKERS = 4  # keyframes fetched (from S3 on AWS) and coded side by side
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,39 +66,26 @@ class ThumbnailService:
             return None
         duration = max(1e-6, float(ingest.payload["media"]["duration_s"]))
         shots = {s["index"]: s for s in ingest.payload["shots"]}
-        tiles: list[np.ndarray] = []
-        datas: list[bytes] = []
-        scored: list[tuple[float, int, FrameQuality]] = []
-        for i, kf in enumerate(keyframes):
-            data = self.blobs.get_bytes(kf["key"])
-            datas.append(data)
-            # The sprite only needs tiles: decode each keyframe already shrunk to about the tile width, and
-            # score it by the quality ingest measured on the decoded frame itself.
-            reduce = _reduction(int(kf.get("width") or 0), self.config.sprite_tile_width)
-            img = encode.decode_image(data, reduce)
-            if img is None:
-                raise NotFound(f"keyframe {kf['key']} is missing or unreadable")
-            tiles.append(img)
-            stored = kf.get("quality")
-            q = _quality(stored) if stored else frame_quality(luma_of(self._full(kf, data)))
-            shot = shots[kf["shot"]]
-            scored.append(
-                (cover_score(q, kf["transition"], (shot["end_s"] - shot["start_s"]) / duration), i, q)
+        # Fetching and JPEG coding release the GIL: keyframes are read and decoded, and the outputs
+        # encoded, a few at a time.
+        with ThreadPoolExecutor(max_workers=IO_WORKERS) as pool:
+            datas = list(pool.map(lambda kf: self.blobs.get_bytes(kf["key"]), keyframes))
+            tiles = pool.map(self._tile, keyframes, datas)  # decoded while the cover is chosen and coded
+            scored = [
+                (*self._score(kf, data, shots[kf["shot"]], duration), i)
+                for i, (kf, data) in enumerate(zip(keyframes, datas, strict=True))
+            ]
+            best_score, best_q, best = max(scored, key=lambda t: (t[0], -t[2]))
+            cover = self._full(keyframes[best], datas[best])
+            sprite = encode.sprite_sheet(
+                list(tiles), self.config.sprite_tile_width, self.config.sprite_columns
             )
-        best_score, best, best_q = max(scored, key=lambda t: (t[0], -t[1]))
-        cover = self._full(keyframes[best], datas[best])
-        ext, ctype = encode.EXTENSIONS[self.config.fmt], encode.CONTENT_TYPES[self.config.fmt]
-        sizes = []
-        source_width = int(cover.shape[1])
-        for width in sorted({min(w, source_width) for w in self.config.widths}, reverse=True):
-            img = encode.resize_to_width(cover, width)
-            key = keys.derived_key(video_id, "thumbnails", f"cover-{int(img.shape[1])}.{ext}")
-            self.blobs.put_bytes(key, encode.encode_image(img, self.config.fmt), ctype)
-            sizes.append({"key": key, "width": int(img.shape[1]), "height": int(img.shape[0])})
-        sprite = encode.sprite_sheet(tiles, self.config.sprite_tile_width, self.config.sprite_columns)
-        sprite_key = keys.derived_key(video_id, "thumbnails", f"sprite.{ext}")
-        self.blobs.put_bytes(sprite_key, encode.encode_image(sprite, self.config.fmt, 80), ctype)
-        tile_h = sprite.shape[0] // max(1, -(-len(tiles) // self.config.sprite_columns))
+            sprite_data = pool.submit(encode.encode_image, sprite, self.config.fmt, 80)
+            sizes = self._write_covers(video_id, cover, pool)
+            ext, ctype = encode.EXTENSIONS[self.config.fmt], encode.CONTENT_TYPES[self.config.fmt]
+            sprite_key = keys.derived_key(video_id, "thumbnails", f"sprite.{ext}")
+            self.blobs.put_bytes(sprite_key, sprite_data.result(), ctype)
+        tile_h = sprite.shape[0] // max(1, -(-len(keyframes) // self.config.sprite_columns))
         payload = {
             "cover": {
                 "frame": keyframes[best]["frame"],
@@ -107,7 +96,7 @@ class ThumbnailService:
             },
             "sprite": {
                 "key": sprite_key,
-                "columns": min(self.config.sprite_columns, len(tiles)),
+                "columns": min(self.config.sprite_columns, len(keyframes)),
                 "tile_width": self.config.sprite_tile_width,
                 "tile_height": tile_h,
                 "times_s": [kf["time_s"] for kf in keyframes],
@@ -115,6 +104,34 @@ class ThumbnailService:
         }
         self.results.put_result(Result(video_id, "thumbnail", THUMBNAIL_VERSION, payload, self.clock()))
         return payload
+
+    def _score(
+        self, kf: dict[str, Any], data: bytes, shot: dict[str, Any], duration: float
+    ) -> tuple[float, FrameQuality]:
+        """By the quality ingest measured on the decoded frame itself (measured here for older results)."""
+        stored = kf.get("quality")
+        q = _quality(stored) if stored else frame_quality(luma_of(self._full(kf, data)))
+        return cover_score(q, kf["transition"], (shot["end_s"] - shot["start_s"]) / duration), q
+
+    def _write_covers(self, video_id: str, cover: np.ndarray, pool: Executor) -> list[dict[str, Any]]:
+        ext, ctype = encode.EXTENSIONS[self.config.fmt], encode.CONTENT_TYPES[self.config.fmt]
+        widths = sorted({min(w, int(cover.shape[1])) for w in self.config.widths}, reverse=True)
+        images = [encode.resize_to_width(cover, width) for width in widths]
+        sizes = []
+        for img, data in zip(
+            images, pool.map(lambda i: encode.encode_image(i, self.config.fmt), images), strict=True
+        ):
+            key = keys.derived_key(video_id, "thumbnails", f"cover-{int(img.shape[1])}.{ext}")
+            self.blobs.put_bytes(key, data, ctype)
+            sizes.append({"key": key, "width": int(img.shape[1]), "height": int(img.shape[0])})
+        return sizes
+
+    def _tile(self, kf: dict[str, Any], data: bytes) -> np.ndarray:
+        """The keyframe decoded already shrunk to about the sprite's tile width."""
+        img = encode.decode_image(data, _reduction(int(kf.get("width") or 0), self.config.sprite_tile_width))
+        if img is None:
+            raise NotFound(f"keyframe {kf['key']} is missing or unreadable")
+        return img
 
     @staticmethod
     def _full(kf: dict[str, Any], data: bytes) -> np.ndarray:
