@@ -13,10 +13,12 @@ Decoding dominates ingest, so the scan decodes as little as it can, on every cor
   ones before it: the H.264 and HEVC decoders then decode the skipped frames shown just before that
   picture after all (`_Jumps`), so the cut is found in the same pass; only a cut this misses is
   decoded again.
-- The stream is split at key frames into parts that are decoded side by side, each by its own
-  single-threaded decoder on its own thread (FFmpeg releases the GIL). Parts need no coordination
-  and, unlike frame threads, no hand-over between threads for every frame. A stream with too few key
-  frames to split is decoded in one part with frame threads.
+- The stream is cut at key frames into units, decoded side by side by single-threaded decoders, one
+  per core, each on its own thread (FFmpeg releases the GIL): unlike frame threads, no hand-over
+  between threads for every frame. Each decoder starts on a run of units of its own; one that is
+  done takes over the back half of the largest run not yet decoded (`_Work`), so decoders finish
+  together although pictures differ several-fold in what they cost. A stream with too few key
+  frames to cut is decoded by one decoder with frame threads.
 - The audio track is decoded and resampled on another thread.
 
 Frame numbers are positions in presentation order, taken from an index of every packet's timestamp
@@ -72,7 +74,8 @@ class ScanConfig:
     # Where a reference picture is coded this many times larger than the median of those before it,
     # decode the skipped frames shown before it too (0: never; cuts are then all refined afterwards).
     jump_ratio: float = 2.5
-    # Parts decoded side by side (0: one per available core); a part is never shorter than `min_part_s`.
+    # Decoders side by side (0: one per available core), sharing out the stream cut at key frames into
+    # units at least `min_part_s` long (see `_Work`).
     parts: int = 0
     min_part_s: float = 2.0
     extract_audio: bool = True
@@ -122,7 +125,7 @@ class ScanResult:
     candidates: list[Candidate]
     audio: np.ndarray | None  # float32 mono at AUDIO_RATE
     decode_errors: int
-    parts: int  # how many parts were decoded side by side
+    parts: int  # how many decoders ran side by side
     rotation: int  # the display matrix's turn of the pictures (see `reelmind.media.orient`)
     space: colour.YuvSpace = colour.OPENCV_SPACE  # YUV matrix, range and transfer the stream is tagged with
 
@@ -148,7 +151,7 @@ def scan(
     fps, has_audio, index = _open(path, expected_frames)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan-audio") as pool:
         audio = pool.submit(_audio, path) if (config.extract_audio and has_audio) else None
-        parts, plan = _decode(path, index, fps, config, _Progress(progress))
+        parts, decoders = _decode(path, index, fps, config, _Progress(progress))
         track = audio.result() if audio is not None else None
     samples = _merge(parts, config.max_candidates)
     frame_times = _frame_times(parts, samples, index, expected_frames)
@@ -171,7 +174,7 @@ def scan(
         candidates=samples.candidates,
         audio=track,
         decode_errors=sum(p.errors for p in parts),
-        parts=len(plan),
+        parts=decoders,
         rotation=next((p.rotation for p in parts if p.rotation is not None), 0),
         space=next((p.space for p in parts if p.space is not None), colour.OPENCV_SPACE),
     )
@@ -198,25 +201,25 @@ def _open(path: Path, expected_frames: int) -> tuple[float, bool, _Index | None]
 
 def _decode(
     path: Path, index: _Index | None, fps: float, config: ScanConfig, report: _Progress
-) -> tuple[list[_Part], list[_Span]]:
-    """Every part of the plan decoded on a thread of its own; one part if seeking is not exact."""
+) -> tuple[list[_Part], int]:
+    """The parts the decoders produced side by side, and how many decoders there were; one decoder
+    from the start if seeking is not exact."""
     stride = max(1, round(fps / config.candidates_per_second))
-    plan = _plan(index, fps, config)
-    cap = max(8, config.max_candidates // len(plan))
-    with ThreadPoolExecutor(max_workers=len(plan), thread_name_prefix="scan") as pool:
-        jobs = [
-            pool.submit(
-                _decode_part, path, index, span, config, _Part(stride, cap, fps), report, len(plan) > 1
-            )
-            for span in plan
-        ]
-        try:
-            return [job.result() for job in jobs], plan
-        except _SeekMissed:
-            pass
-    report.reset()
+    work = _Work.plan(index, fps, config)
+    if work is not None:
+        cap = max(8, config.max_candidates // work.decoders)
+        with ThreadPoolExecutor(max_workers=work.decoders, thread_name_prefix="scan") as pool:
+            jobs = [
+                pool.submit(_decoder, path, work, w, config, lambda: _Part(stride, cap, fps), report)
+                for w in range(work.decoders)
+            ]
+            try:
+                return [part for job in jobs for part in job.result()], work.decoders
+            except _SeekMissed:
+                pass
+        report.reset()
     whole = _Part(stride, config.max_candidates, fps)
-    return [_decode_part(path, index, (None, None), config, whole, report, False)], [(None, None)]
+    return [_decode_whole(path, index, config, whole, report)], 1
 
 
 def _frame_times(
@@ -240,7 +243,7 @@ def _frame_times(
     return out
 
 
-# --- the packet index and the split into parts ---
+# --- the packet index and the units decoders share ---
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,25 +304,86 @@ class _Index:
         return -1 if pts is None else self.positions.get(pts, -1)
 
 
-_Span = tuple[_Key | None, _Key | None]  # [from this key frame, to the next part's key frame)
+_Span = tuple[_Key | None, _Key | None]  # [from this key frame, to the next one's)
 
 
-def _plan(index: _Index | None, fps: float, config: ScanConfig) -> list[_Span]:
-    """Key frames to split at, so that the parts hold about as many frames each."""
-    wanted = config.parts or _cores()
-    if index is None or wanted < 2:
-        return [(None, None)]
-    n, shortest = index.count, max(1, round(config.min_part_s * fps))
-    wanted = min(wanted, n // shortest)
-    splits: list[_Key] = []
-    for j in range(1, wanted):
-        target = j * n / wanted
-        key = min(index.keys, key=lambda k: abs(k.frame - target))
-        previous = splits[-1].frame if splits else 0
-        if key.frame - previous >= shortest and n - key.frame >= shortest:
-            splits.append(key)
-    bounds: list[_Key | None] = [None, *splits, None]
-    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+class _Work:
+    """The stream cut at key frames into units (runs at least `min_part_s` long), shared out among
+    decoders that run side by side.
+
+    Each decoder owns a range of consecutive units and decodes it front to back, taking each unit as it
+    reaches the unit's key frame, so it never seeks within its range. A decoder whose range is done
+    takes the back half of the range with the most units nobody has taken yet (a seek), and so on:
+    pictures cost very different amounts to decode, and the decoders still finish within about one
+    unit of each other, without knowing the costs in advance.
+    """
+
+    def __init__(self, index: _Index, splits: list[_Key], ranges: list[int]) -> None:
+        self.index = index
+        self.splits = splits  # the key frames units 1, 2, ... begin at; unit 0 begins the stream
+        self.decoders = len(ranges) - 1
+        self._lock = threading.Lock()
+        self._next = ranges[:-1]  # per range: its first unit not taken yet
+        self._end = ranges[1:]  # per range: one past its last unit
+
+    @classmethod
+    def plan(cls, index: _Index | None, fps: float, config: ScanConfig) -> _Work | None:
+        """Units, and a first range of about as many frames for each decoder; None where one decoder
+        does it all (no exact timestamps, or too few key frames far enough apart)."""
+        wanted = config.parts or _cores()
+        if index is None or wanted < 2:
+            return None
+        shortest = max(1, round(config.min_part_s * fps))
+        splits: list[_Key] = []
+        for key in sorted(index.keys, key=lambda k: k.frame):
+            previous = splits[-1].frame if splits else 0
+            if key.frame - previous >= shortest and index.count - key.frame >= shortest:
+                splits.append(key)
+        decoders = min(wanted, len(splits) + 1)
+        if decoders < 2:
+            return None
+        starts = [0, *(k.frame for k in splits)]
+        firsts = {
+            min(range(len(starts)), key=lambda u: abs(starts[u] - j * index.count / decoders))
+            for j in range(decoders)
+        }
+        return cls(index, splits, [*sorted(firsts), len(starts)]) if len(firsts) > 1 else None
+
+    def span(self, unit: int) -> _Span:
+        """Where unit `unit` begins (None: with the stream) and where the next one begins (None: the end)."""
+        lo = self.splits[unit - 1] if unit > 0 else None
+        return lo, self.splits[unit] if unit < len(self.splits) else None
+
+    def first(self, decoder: int) -> tuple[int, int] | None:
+        """The decoder's own range, its first unit taken: (range, unit); None if it starts empty."""
+        with self._lock:
+            if self._next[decoder] >= self._end[decoder]:
+                return None
+            unit = self._next[decoder]
+            self._next[decoder] += 1
+            return decoder, unit
+
+    def take(self, r: int, unit: int) -> bool:
+        """Range r's decoder has reached the key frame of `unit`: whether the unit is still its own."""
+        with self._lock:
+            if unit < self._end[r]:
+                self._next[r] = unit + 1
+                return True
+            return False
+
+    def steal(self) -> tuple[int, int] | None:
+        """A new range made of the back half of the largest range not yet taken, its first unit taken:
+        (range, unit); None when every unit is taken."""
+        with self._lock:
+            r = max(range(len(self._next)), key=lambda i: self._end[i] - self._next[i])
+            left = self._end[r] - self._next[r]
+            if left <= 0:
+                return None
+            cut = self._end[r] - (left + 1) // 2
+            self._next.append(cut + 1)
+            self._end.append(self._end[r])
+            self._end[r] = cut
+            return len(self._next) - 1, cut
 
 
 def _cores() -> int:
@@ -358,64 +422,120 @@ class _Progress:
             self._pending = 0
 
 
-def _decode_part(
+def _decoder(
     path: Path,
-    index: _Index | None,
-    span: _Span,
+    work: _Work,
+    decoder: int,
+    config: ScanConfig,
+    new_part: Callable[[], _Part],
+    report: _Progress,
+) -> list[_Part]:
+    """One of the decoders side by side: its own range of units, then ranges taken from the others."""
+    parts: list[_Part] = []
+    try:
+        with open_for_decoding(path) as container:
+            cc = container.streams.video[0].codec_context
+            cc.thread_count = 1  # the decoders are the threads, and `skip_frame` then applies per packet
+            if config.skip_disposable:
+                cc.skip_frame = "NONREF"
+            claim = work.first(decoder) or work.steal()
+            while claim is not None:
+                parts.append(new_part())
+                _decode_range(container, work, *claim, config, parts[-1], report)
+                claim = work.steal()
+    except av.error.FFmpegError as exc:
+        decoded = sum(p.count for p in parts)
+        raise CorruptMedia(f"decoding failed after {decoded} frames: {exc}") from None
+    return parts
+
+
+def _decode_range(
+    container: av.container.InputContainer,
+    work: _Work,
+    r: int,
+    unit: int,
     config: ScanConfig,
     part: _Part,
     report: _Progress,
-    single_threaded: bool,
-) -> _Part:
-    """Decode the frames of [span[0], span[1]) into `part`.
+) -> None:
+    """Decode range r from `unit` on into `part`, going on into each next unit while it is still the
+    range's when its key frame comes.
 
-    A part that ends at an open-GOP key frame decodes that key frame too, for the leading pictures
-    shown before it; they belong to this part, and the next part drops what it cannot decode of them.
+    A range that ends at an open-GOP key frame decodes that key frame too, for the leading pictures
+    shown before it; they belong to this range, and the next range drops what it cannot decode of them.
     """
-    lo, hi = span
+    vs = container.streams.video[0]
+    cc = vs.codec_context
+    jumps = None
+    if config.skip_disposable and config.jump_ratio > 0 and cc.name in SKIP_PER_PICTURE:
+        jumps = _Jumps(config.jump_ratio)
+    lo, hi = work.span(unit)
+    if lo is not None:
+        cc.flush_buffers()  # after another range: forget its pictures
+        container.seek(lo.pts, stream=vs, backward=True, any_frame=False)
+    first, passed = True, False
+    for packet in container.demux(vs):
+        if packet.size == 0:
+            continue
+        if first and lo is not None and (packet.pts is None or packet.pts > lo.pts):
+            raise _SeekMissed
+        first = False
+        if hi is not None and packet.pts is not None:
+            if packet.pts == hi.pts and not passed:
+                if work.take(r, unit + 1):
+                    unit += 1
+                    hi = work.span(unit)[1]
+                elif hi.leading:
+                    passed = True
+                else:
+                    break
+            elif passed and packet.pts > hi.pts:
+                break
+        if jumps is not None:
+            cc.skip_frame = "DEFAULT" if jumps.decode_all(packet) else "NONREF"
+        _feed(cc, packet, part, work.index, lo, hi, report)
+    _feed(cc, None, part, work.index, lo, hi, report)
+    part.flush()
+
+
+def _decode_whole(
+    path: Path, index: _Index | None, config: ScanConfig, part: _Part, report: _Progress
+) -> _Part:
+    """The whole stream by one decoder with frame threads."""
     try:
         with open_for_decoding(path) as container:
             vs = container.streams.video[0]
-            cc = vs.codec_context
-            if single_threaded:
-                cc.thread_count = 1
-            else:
-                vs.thread_type = "AUTO"
-            jumps = None
+            vs.thread_type = "AUTO"
             if config.skip_disposable and index is not None:
-                cc.skip_frame = "NONREF"
-                if single_threaded and config.jump_ratio > 0 and cc.name in SKIP_PER_PICTURE:
-                    jumps = _Jumps(config.jump_ratio)
-            if lo is not None:
-                container.seek(lo.pts, stream=vs, backward=True, any_frame=False)
-            first, passed = True, False
+                vs.codec_context.skip_frame = "NONREF"
             for packet in container.demux(vs):
-                if packet.size == 0:
-                    continue
-                if first and lo is not None and (packet.pts is None or packet.pts > lo.pts):
-                    raise _SeekMissed
-                first = False
-                if hi is not None and packet.pts is not None:
-                    if packet.pts == hi.pts:
-                        if not hi.leading:
-                            break
-                        passed = True
-                    elif passed and packet.pts > hi.pts:
-                        break
-                part.packets += 1
-                if jumps is not None:
-                    cc.skip_frame = "DEFAULT" if jumps.decode_all(packet) else "NONREF"
-                try:
-                    decoded = cc.decode(packet)
-                except av.error.InvalidDataError:
-                    part.errors += 1
-                    continue
-                report.add(_take(part, decoded, index, lo, hi))
-            report.add(_take(part, cc.decode(None), index, lo, hi))
+                if packet.size:
+                    _feed(vs.codec_context, packet, part, index, None, None, report)
+            _feed(vs.codec_context, None, part, index, None, None, report)
     except av.error.FFmpegError as exc:
         raise CorruptMedia(f"decoding failed after {part.count} frames: {exc}") from None
     part.flush()
     return part
+
+
+def _feed(
+    cc: av.VideoCodecContext,
+    packet: av.Packet[av.VideoStream] | None,
+    part: _Part,
+    index: _Index | None,
+    lo: _Key | None,
+    hi: _Key | None,
+    report: _Progress,
+) -> None:
+    """One packet into the decoder (None: drain it), what comes out into the part."""
+    if packet is not None:
+        part.packets += 1
+    try:
+        decoded = cc.decode(packet)
+    except av.error.InvalidDataError:
+        part.errors += 1
+        return
+    report.add(_take(part, decoded, index, lo, hi))
 
 
 class _Jumps:
@@ -558,6 +678,7 @@ class _Samples:
 
 def _merge(parts: Sequence[_Part], max_candidates: int) -> _Samples:
     """The parts' samples in order, numbered, with one candidate pool."""
+    parts = sorted(parts, key=lambda p: p.frames[0] if p.frames else 0)  # each a run of frames
     frames = np.asarray([f for p in parts for f in p.frames], np.int64)
     times = np.asarray([t for p in parts for t in p.times], np.float64)
     small = [c for p in parts for c in p.small]

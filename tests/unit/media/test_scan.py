@@ -128,6 +128,57 @@ def test_parts_decoded_side_by_side_give_what_one_decoder_gives(
     assert [c.frame for c in one.candidates][:5] == [c.frame for c in three.candidates][:5]
 
 
+@pytest.mark.parametrize("name", ["open_gop", "fixed_gop"])
+def test_a_decoder_that_runs_out_takes_over_the_rest_of_anothers_run(
+    encoded: dict[str, samples.ClipTruth], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second decoder is given nothing, so everything it decodes it took over from the back of the
+    first one's run, seeking there and again after each stretch; the result is one decoder's."""
+    clip = encoded[name]
+    config = scan.ScanConfig(parts=2, min_part_s=1.0, jump_ratio=0)
+    planned = scan._Work.plan
+    works: list[scan._Work] = []
+
+    def lopsided(index: scan._Index, fps: float, config: scan.ScanConfig) -> scan._Work:
+        work = planned(index, fps, config)
+        assert work is not None
+        units = len(work.splits) + 1
+        works.append(scan._Work(index, work.splits, [0, units, units]))
+        return works[-1]
+
+    monkeypatch.setattr(scan._Work, "plan", lopsided)
+    shared = scan.scan(clip.path, clip.frame_count, config)
+    monkeypatch.undo()
+    one = scan.scan(clip.path, clip.frame_count, replace(config, parts=1))
+    assert shared.parts == 2 and len(works[0]._next) > 2, "the second decoder took nothing over"
+    assert np.array_equal(one.frames, shared.frames)
+    assert np.array_equal(one.features, shared.features)
+    assert one.cuts == shared.cuts == clip.cuts
+
+
+def test_every_unit_is_decoded_once_whoever_takes_it() -> None:
+    """Decoders claim units as their key frames come and take over halves of others' runs, in any order."""
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        units, decoders = int(rng.integers(2, 30)), int(rng.integers(2, 5))
+        bounds = sorted({0, *rng.integers(0, units + 1, decoders - 1).tolist(), units})
+        work = scan._Work(None, [], [*bounds, *[units] * (decoders + 1 - len(bounds))])  # type: ignore[arg-type]
+        # Each decoder: (range, unit it is decoding) or None once finished.
+        at = [work.first(d) for d in range(work.decoders)]
+        at = [a if a is not None else work.steal() for a in at]
+        decoded = [a[1] for a in at if a is not None]
+        while any(a is not None for a in at):
+            d = int(rng.choice([i for i, a in enumerate(at) if a is not None]))
+            r, unit = at[d]  # type: ignore[misc]
+            if unit + 1 < units and work.take(r, unit + 1):
+                at[d] = (r, unit + 1)
+            else:
+                at[d] = work.steal()
+            if at[d] is not None:
+                decoded.append(at[d][1])  # type: ignore[index]
+        assert sorted(decoded) == list(range(units))
+
+
 def test_open_gop_clip_has_leading_pictures(encoded: dict[str, samples.ClipTruth]) -> None:
     """The open-GOP case above only tests the part boundary if its key frames have leading pictures."""
     with av.open(str(encoded["open_gop"].path)) as container:
