@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import av
 
 from reelmind.domain.video import MediaInfo
 from reelmind.errors import CorruptMedia, EmptyFile, NoVideoStream, UnsupportedMedia
+
+_DURATION_TAG = re.compile(r"(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 
 
 def probe(path: Path) -> MediaInfo:
@@ -52,8 +55,9 @@ def probe(path: Path) -> MediaInfo:
             height=int(height),
             fps=round(fps, 3),
             frame_count=frame_count,
-            video_codec=vs.codec_context.name,
-            audio_codec=audio.codec_context.name if audio is not None else None,
+            # The format's name, not the decoder's: FFmpeg decodes AV1 with libdav1d and MP3 with mp3float.
+            video_codec=vs.codec_context.codec.canonical_name,
+            audio_codec=audio.codec_context.codec.canonical_name if audio is not None else None,
             audio_sample_rate=int(audio.codec_context.sample_rate) if audio is not None else None,
             bitrate_bps=bitrate,
         )
@@ -68,8 +72,14 @@ def open_for_decoding(path: Path) -> av.container.InputContainer:
 
 
 def _duration(container: av.container.InputContainer, vs: av.video.stream.VideoStream) -> float:
+    """The video stream's own length: Matroska and WebM give it only as a tag (the container's length
+    is that of its longest track, often the audio)."""
     if vs.duration is not None and vs.time_base is not None:
         return float(vs.duration * vs.time_base)
+    tagged = _DURATION_TAG.fullmatch(str(vs.metadata.get("DURATION", "")))
+    if tagged:
+        hours, minutes, seconds = tagged.groups()
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     if container.duration is not None:
         return float(container.duration / av.time_base)
     return 0.0

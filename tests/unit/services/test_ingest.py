@@ -224,6 +224,61 @@ def test_bad_files_end_failed_with_a_typed_reason(
     assert again.status is VideoStatus.FAILED and again.video_id == outcome.video_id
 
 
+def _encode(path: Path, container: str, video: str, audio: str, rate: int) -> None:
+    """A short clip of the sample pictures with a tone, in the given container and codecs."""
+    spec = samples.ClipSpec("codecs", (samples.Segment("coffee", 20), samples.Segment("rocket", 20)))
+    with av.open(str(path), "w", format=container) as out:
+        vs = out.add_stream(video, rate=spec.fps)
+        vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, "yuv420p"
+        audio_stream = out.add_stream(audio, rate=rate)
+        for img in samples.frames(spec):
+            for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+        size = audio_stream.codec_context.frame_size or 1024
+        tone = (0.2 * np.sin(np.arange(2 * rate) * 2 * np.pi * 440 / rate)).astype(np.float32)
+        for start in range(0, len(tone) - size, size):
+            frame = av.AudioFrame.from_ndarray(tone[None, start : start + size], format="flt", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            for packet in audio_stream.encode(frame):
+                out.mux(packet)
+        for packet in audio_stream.encode():
+            out.mux(packet)
+
+
+@pytest.mark.parametrize(
+    ("name", "container", "video", "audio", "rate", "codecs"),
+    [
+        # FFmpeg decodes these with decoders named otherwise (libdav1d, mp3float): the media record and
+        # the limits go by the format.
+        ("av1.mp4", "mp4", "libsvtav1", "aac", 16_000, ("av1", "aac")),
+        ("mp3.mp4", "mp4", "libx264", "libmp3lame", 22_050, ("h264", "mp3")),
+        # WebM states no frame count, and its length is the longest track's (here the audio, 2 s
+        # against 1.6 s of pictures): the video's own length is in a tag.
+        ("vp9.webm", "webm", "libvpx-vp9", "libopus", 48_000, ("vp9", "opus")),
+    ],
+)
+def test_every_accepted_codec_is_accepted_whatever_decodes_it(
+    runtime: Runtime,
+    tmp_path: Path,
+    name: str,
+    container: str,
+    video: str,
+    audio: str,
+    rate: int,
+    codecs: tuple[str, str],
+) -> None:
+    path = tmp_path / name
+    _encode(path, container, video, audio, rate)
+    ingested = _ingested(runtime, f"uploads/codecs/{name}", path)
+    assert ingested.media is not None
+    assert (ingested.media.video_codec, ingested.media.audio_codec) == codecs
+    payload = runtime.results.get_results(ingested.video_id)["ingest"].payload
+    assert [s["start_frame"] for s in payload["shots"] if s["entry"] == "cut"] == [20]
+    assert payload["audio"] is not None
+
+
 @pytest.mark.parametrize(
     ("limits", "code"),
     [
