@@ -30,9 +30,9 @@ def probe(path: Path) -> MediaInfo:
     except av.error.FFmpegError as exc:
         raise CorruptMedia(f"the file could not be opened as media: {exc.strerror or exc}") from None
     with container:
-        if not container.streams.video:
+        vs = main_video(container)
+        if vs is None:
             raise NoVideoStream("the file has no video stream (audio-only or data file)")
-        vs = container.streams.video[0]
         if not vs.codec_context or not vs.codec_context.name:
             raise UnsupportedMedia("the video stream's codec is unknown")
         width, height = vs.codec_context.width, vs.codec_context.height
@@ -61,6 +61,14 @@ def probe(path: Path) -> MediaInfo:
             audio_sample_rate=int(audio.codec_context.sample_rate) if audio is not None else None,
             bitrate_bps=bitrate,
         )
+
+
+def main_video(container: av.container.InputContainer) -> av.VideoStream | None:
+    """The first video stream that is moving pictures: a song's cover art is a one-picture "video"
+    stream too (an attached picture)."""
+    return next(
+        (s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic), None
+    )
 
 
 def open_for_decoding(path: Path) -> av.container.InputContainer:

@@ -55,7 +55,7 @@ from reelmind.errors import CorruptMedia
 from reelmind.media import colour, orient
 from reelmind.media import shots as shotlib
 from reelmind.media.frames import FrameQuality, frame_quality
-from reelmind.media.probe import open_for_decoding
+from reelmind.media.probe import main_video, open_for_decoding
 
 AUDIO_RATE = 16_000
 MAX_CANDIDATE_SIDE = 1280
@@ -184,9 +184,9 @@ def _open(path: Path, expected_frames: int) -> tuple[float, bool, _Index | None]
     """Frame rate, whether there is audio, and the packet index (None where it cannot number frames)."""
     try:
         with open_for_decoding(path) as container:
-            if not container.streams.video:
+            vs = main_video(container)
+            if vs is None:
                 raise CorruptMedia("the file has no video stream")
-            vs = container.streams.video[0]
             fps = float(vs.average_rate or vs.guessed_rate or 25)
             has_audio = bool(container.streams.audio)
             index = _Index.build(container, vs)
@@ -434,7 +434,7 @@ def _decoder(
     parts: list[_Part] = []
     try:
         with open_for_decoding(path) as container:
-            cc = container.streams.video[0].codec_context
+            cc = _video(container).codec_context
             cc.thread_count = 1  # the decoders are the threads, and `skip_frame` then applies per packet
             if config.skip_disposable:
                 cc.skip_frame = "NONREF"
@@ -464,7 +464,7 @@ def _decode_range(
     A range that ends at an open-GOP key frame decodes that key frame too, for the leading pictures
     shown before it; they belong to this range, and the next range drops what it cannot decode of them.
     """
-    vs = container.streams.video[0]
+    vs = _video(container)
     cc = vs.codec_context
     jumps = None
     if config.skip_disposable and config.jump_ratio > 0 and cc.name in SKIP_PER_PICTURE:
@@ -504,7 +504,7 @@ def _decode_whole(
     """The whole stream by one decoder with frame threads."""
     try:
         with open_for_decoding(path) as container:
-            vs = container.streams.video[0]
+            vs = _video(container)
             vs.thread_type = "AUTO"
             if config.skip_disposable and index is not None:
                 vs.codec_context.skip_frame = "NONREF"
@@ -782,7 +782,7 @@ def _decode_wanted(
     remaining = set(wanted)
     try:
         with open_for_decoding(path) as container:
-            vs = container.streams.video[0]
+            vs = _video(container)
             cc = vs.codec_context
             cc.thread_count = 1  # so that the skip setting applies to exactly the packet sent next
             toggles = cc.name in SKIP_PER_PICTURE
@@ -814,6 +814,13 @@ def _keep_wanted(
     for frame in frames:
         if frame.pts in wanted:
             out[index.frame_of(frame.pts)] = _sample_planes(frame)[0]
+
+
+def _video(container: av.container.InputContainer) -> av.VideoStream:
+    vs = main_video(container)
+    if vs is None:  # `_open` found one in the same file
+        raise CorruptMedia("the file has no video stream")
+    return vs
 
 
 # --- audio ---

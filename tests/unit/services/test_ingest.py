@@ -174,11 +174,19 @@ def _truncated(tmp: Path, clip: samples.ClipTruth, faststart: bool) -> Path:
     return p
 
 
-def _audio_only(tmp: Path) -> Path:
+def _audio_only(tmp: Path, cover: bool = False) -> Path:
+    """A song; with `cover`, its cover art too, which FFmpeg shows as a one-picture video stream."""
     p = tmp / "song.mp4"
     with av.open(str(p), "w", format="mp4") as out:
         stream = out.add_stream("aac", rate=44_100)
         stream.layout = "mono"
+        if cover:
+            art = out.add_stream("mjpeg", rate=1)
+            art.width, art.height, art.pix_fmt = 64, 64, "yuvj420p"
+            art.disposition = av.stream.Disposition.attached_pic
+            picture = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 90, np.uint8), format="rgb24")
+            for packet in [*art.encode(picture.reformat(format="yuvj420p")), *art.encode()]:
+                out.mux(packet)
         tone = (0.2 * np.sin(np.arange(44_100 * 2) * 2 * np.pi * 440 / 44_100)).astype(np.float32)
         for start in range(0, len(tone), 1024):
             frame = av.AudioFrame.from_ndarray(
@@ -200,6 +208,7 @@ def _audio_only(tmp: Path) -> Path:
         ("truncated", "corrupt_media"),
         ("truncated_faststart", "corrupt_media"),
         ("audio_only", "no_video_stream"),
+        ("song_with_cover_art", "no_video_stream"),
     ],
 )
 def test_bad_files_end_failed_with_a_typed_reason(
@@ -211,6 +220,7 @@ def test_bad_files_end_failed_with_a_typed_reason(
         "truncated": lambda: _truncated(tmp_path, clips["cuts"], faststart=False),
         "truncated_faststart": lambda: _truncated(tmp_path, clips["cuts"], faststart=True),
         "audio_only": lambda: _audio_only(tmp_path),
+        "song_with_cover_art": lambda: _audio_only(tmp_path, cover=True),
     }[case]()
     key = f"uploads/bad/{path.name}"
     _upload(runtime, key, path)
