@@ -52,6 +52,9 @@ def segment(result: ScanResult, max_keyframes: int) -> Segmentation:
     ]
     per_frame = sampled[_sample_of_each_frame(result)] if len(sampled) else np.zeros(result.frame_count, bool)
     picks = [p for shot in shots if (p := _pick(shot, result.candidates, per_frame)) is not None]
+    if not picks:  # a clip of a few frames may have no candidate away from a shot's edges: still one
+        edges = (_pick(shot, result.candidates, per_frame, margin=0) for shot in shots)
+        picks = sorted((p for p in edges if p is not None), key=lambda p: p.quality.score)[-1:]
     if len(picks) > max_keyframes:
         longest = sorted(picks, key=lambda p: p.shot.end_frame - p.shot.start_frame, reverse=True)[
             :max_keyframes
@@ -71,10 +74,13 @@ def _end_time(result: ScanResult) -> float:
     return last + 1.0 / result.fps
 
 
-def _pick(shot: Shot, candidates: list[Candidate], transitions: np.ndarray) -> PickedKeyframe | None:
-    """Best candidate of the shot, preferring its middle and avoiding its edges and any blend."""
+def _pick(
+    shot: Shot, candidates: list[Candidate], transitions: np.ndarray, margin: int | None = None
+) -> PickedKeyframe | None:
+    """Best candidate of the shot, preferring its middle and avoiding its edges (`margin` frames, by
+    default up to 3) and any blend."""
     length = shot.end_frame - shot.start_frame
-    margin = min(3, length // 4)
+    margin = min(3, length // 4) if margin is None else margin
     inside = [c for c in candidates if shot.start_frame + margin <= c.frame < shot.end_frame - margin]
     if not inside:
         return None

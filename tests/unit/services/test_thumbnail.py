@@ -72,6 +72,18 @@ def test_cover_avoids_black_and_blends_when_they_dominate(
     _check_cover(runtime, clip)
 
 
+@pytest.mark.parametrize("frames", [1, 5, 10, 16])
+def test_a_clip_of_a_few_frames_still_gets_a_cover(runtime: Runtime, tmp_path: Path, frames: int) -> None:
+    """Shorter than a second, a clip may have no keyframe candidate away from its edges."""
+    spec = ClipSpec(f"blink{frames}", (Segment("coffee", frames, "zoom"),), audio=None)
+    clip = samples.write_clip(spec, tmp_path / f"{spec.name}.mp4")
+    payload, ingest = _cover(runtime, clip.path)
+    assert len(ingest["keyframes"]) == 1
+    assert 0 <= payload["cover"]["frame"] < frames
+    image = encode.decode_image(runtime.blobs.get_bytes(payload["cover"]["sizes"][0]["key"]))
+    assert image is not None and image.shape[:2] == (spec.height, spec.width)
+
+
 def test_sizes_and_sprite_are_real_images(runtime: Runtime, clips: dict[str, samples.ClipTruth]) -> None:
     payload, ingest = _cover(runtime, clips["cuts"].path)
     widths = [s["width"] for s in payload["cover"]["sizes"]]
