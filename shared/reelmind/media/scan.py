@@ -58,6 +58,7 @@ from reelmind.media.frames import FrameQuality, frame_quality
 from reelmind.media.probe import main_video, open_for_decoding
 
 AUDIO_RATE = 16_000
+AUDIO_SLACK_S = 1.0  # audio kept past the last picture
 MAX_CANDIDATE_SIDE = 1280
 #: Decoders that read `skip_frame` for every picture, so it can change from one packet to the next.
 SKIP_PER_PICTURE = frozenset({"h264", "hevc"})
@@ -150,7 +151,8 @@ def scan(
     config = config or ScanConfig()
     fps, has_audio, index = _open(path, expected_frames)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan-audio") as pool:
-        audio = pool.submit(_audio, path) if (config.extract_audio and has_audio) else None
+        keep = _audio_span(index, fps, expected_frames)
+        audio = pool.submit(_audio, path, keep) if (config.extract_audio and has_audio) else None
         parts, decoders = _decode(path, index, fps, config, _Progress(progress))
         track = audio.result() if audio is not None else None
     samples = _merge(parts, config.max_candidates)
@@ -826,28 +828,43 @@ def _video(container: av.container.InputContainer) -> av.VideoStream:
 # --- audio ---
 
 
-def _audio(path: Path) -> np.ndarray | None:
-    """The first audio track as float32 mono at AUDIO_RATE, decoded on its own."""
+def _audio(path: Path, max_s: float | None) -> np.ndarray | None:
+    """The first audio track as float32 mono at AUDIO_RATE, decoded on its own, at most `max_s` of it:
+    the limits bound the video's length, and a track running on for hours past a short video (a file
+    made to exhaust memory, or a mistake) is cut where the pictures end."""
     chunks: list[np.ndarray] = []
+    wanted = None if max_s is None else round(max_s * AUDIO_RATE)
+    have = 0
     try:
         with open_for_decoding(path) as container:
             stream = container.streams.audio[0]
             resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
             for packet in container.demux(stream):
+                if wanted is not None and have >= wanted:
+                    break
                 try:
                     frames = packet.decode()
                 except av.error.InvalidDataError:
                     continue
                 for frame in frames:
-                    chunks.extend(f.to_ndarray()[0] for f in resampler.resample(frame))
+                    for resampled in resampler.resample(frame):
+                        chunks.append(resampled.to_ndarray()[0])
+                        have += len(chunks[-1])
             chunks.extend(f.to_ndarray()[0] for f in resampler.resample(None))
     except av.error.FFmpegError:
         if not chunks:
             return None
     if not chunks:
         return None
-    out: np.ndarray = np.concatenate(chunks).astype(np.float32) / 32768.0
+    out: np.ndarray = np.concatenate(chunks)[:wanted].astype(np.float32) / 32768.0
     return out
+
+
+def _audio_span(index: _Index | None, fps: float, expected_frames: int) -> float | None:
+    """Seconds of audio worth keeping: as long as the pictures, and a second more."""
+    if index is not None:
+        return float(index.times()[-1]) + 1.0 / fps + AUDIO_SLACK_S
+    return expected_frames / fps + AUDIO_SLACK_S if expected_frames else None
 
 
 # --- pixels ---

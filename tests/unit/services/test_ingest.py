@@ -234,8 +234,8 @@ def test_bad_files_end_failed_with_a_typed_reason(
     assert again.status is VideoStatus.FAILED and again.video_id == outcome.video_id
 
 
-def _encode(path: Path, container: str, video: str, audio: str, rate: int) -> None:
-    """A short clip of the sample pictures with a tone, in the given container and codecs."""
+def _encode(path: Path, container: str, video: str, audio: str, rate: int, audio_s: float = 2.0) -> None:
+    """A clip of 40 sample pictures (1.6 s) with `audio_s` of a tone, in the given container and codecs."""
     spec = samples.ClipSpec("codecs", (samples.Segment("coffee", 20), samples.Segment("rocket", 20)))
     with av.open(str(path), "w", format=container) as out:
         vs = out.add_stream(video, rate=spec.fps)
@@ -247,7 +247,7 @@ def _encode(path: Path, container: str, video: str, audio: str, rate: int) -> No
         for packet in vs.encode():
             out.mux(packet)
         size = audio_stream.codec_context.frame_size or 1024
-        tone = (0.2 * np.sin(np.arange(2 * rate) * 2 * np.pi * 440 / rate)).astype(np.float32)
+        tone = (0.2 * np.sin(np.arange(int(audio_s * rate)) * 2 * np.pi * 440 / rate)).astype(np.float32)
         for start in range(0, len(tone) - size, size):
             frame = av.AudioFrame.from_ndarray(tone[None, start : start + size], format="flt", layout="mono")
             frame.sample_rate, frame.pts = rate, start
@@ -287,6 +287,18 @@ def test_every_accepted_codec_is_accepted_whatever_decodes_it(
     payload = runtime.results.get_results(ingested.video_id)["ingest"].payload
     assert [s["start_frame"] for s in payload["shots"] if s["entry"] == "cut"] == [20]
     assert payload["audio"] is not None
+
+
+def test_audio_running_on_past_the_pictures_is_cut_where_they_end(runtime: Runtime, tmp_path: Path) -> None:
+    """Two minutes of sound behind 1.6 s of pictures: what is kept (and decoded into memory) is the
+    pictures' length and a second."""
+    path = tmp_path / "long_tail.mp4"
+    _encode(path, "mp4", "libx264", "aac", 16_000, audio_s=120.0)
+    video = _ingested(runtime, "uploads/tail/long_tail.mp4", path)
+    payload = runtime.results.get_results(video.video_id)["ingest"].payload
+    assert 2.5 <= payload["audio"]["duration_s"] <= 2.7
+    audio, rate = sf.read(io.BytesIO(runtime.blobs.get_bytes(payload["audio"]["key"])))
+    assert len(audio) / rate == pytest.approx(payload["audio"]["duration_s"], abs=1e-3)
 
 
 @pytest.mark.parametrize(
