@@ -80,6 +80,7 @@ class Settings:
         limits = Limits(
             max_bytes=_int(env, "REELMIND_MAX_UPLOAD_BYTES", _DEFAULT_LIMITS.max_bytes),
             max_duration_s=_float(env, "REELMIND_MAX_DURATION_S", _DEFAULT_LIMITS.max_duration_s),
+            max_frames=_int(env, "REELMIND_MAX_FRAMES", _DEFAULT_LIMITS.max_frames),
             max_width=_int(env, "REELMIND_MAX_WIDTH", _DEFAULT_LIMITS.max_width),
             max_height=_int(env, "REELMIND_MAX_HEIGHT", _DEFAULT_LIMITS.max_height),
         )

@@ -13,9 +13,15 @@ def test_defaults_are_local() -> None:
 
 def test_values_are_read_and_typed() -> None:
     s = Settings.from_env(
-        {"REELMIND_MAX_DURATION_S": "12.5", "REELMIND_MAX_WIDTH": "640", "REELMIND_API_KEYS": "a,b"}
+        {
+            "REELMIND_MAX_DURATION_S": "12.5",
+            "REELMIND_MAX_FRAMES": "900",
+            "REELMIND_MAX_WIDTH": "640",
+            "REELMIND_API_KEYS": "a,b",
+        }
     )
-    assert (s.limits.max_duration_s, s.limits.max_width, s.api_keys) == (12.5, 640, frozenset({"a", "b"}))
+    assert (s.limits.max_duration_s, s.limits.max_frames, s.limits.max_width) == (12.5, 900, 640)
+    assert s.api_keys == frozenset({"a", "b"})
 
 
 @pytest.mark.parametrize(

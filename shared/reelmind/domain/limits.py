@@ -12,6 +12,8 @@ from reelmind.errors import FrameTooLarge, FrameTooSmall, TooLarge, TooLong, Uns
 class Limits:
     max_bytes: int = 2 * 1024**3
     max_duration_s: float = 600.0
+    # Decoding cost goes by frames: 10 minutes at 60 fps (a 240 fps slow-motion clip up to 2.5 minutes).
+    max_frames: int = 36_000
     max_width: int = 3840
     max_height: int = 3840
     min_side: int = 32
@@ -46,3 +48,7 @@ def check_limits(media: MediaInfo, limits: Limits) -> None:
         )
     if media.duration_s > limits.max_duration_s:
         raise TooLong(f"the video lasts {media.duration_s:.1f} s; the limit is {limits.max_duration_s:.0f} s")
+    if media.frame_count > limits.max_frames:
+        raise TooLong(
+            f"the video has {media.frame_count} frames ({media.fps:g} per second); the limit is {limits.max_frames}"
+        )

@@ -306,6 +306,7 @@ def test_audio_running_on_past_the_pictures_is_cut_where_they_end(runtime: Runti
     [
         ({"max_width": 256}, "frame_too_large"),
         ({"max_duration_s": 2.0}, "too_long"),
+        ({"max_frames": 50}, "too_long"),
         ({"max_bytes": 1000}, "too_large"),
     ],
 )
