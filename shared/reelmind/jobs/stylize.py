@@ -35,6 +35,7 @@ from av.video.reformatter import ColorRange, Colorspace
 
 from reelmind.errors import BadRequest, CorruptMedia, NoVideoStream
 from reelmind.media import colour
+from reelmind.media.probe import main_video
 
 STYLES: tuple[str, ...] = ("cartoon", "sketch", "watercolor", "oil")
 
@@ -503,7 +504,9 @@ def _flicker_size(luma: Image) -> np.ndarray:
 
 def _decode_luma(path: Path) -> Iterable[np.ndarray]:
     with av.open(str(path), metadata_errors="ignore") as container:
-        vs = container.streams.video[0]
+        vs = main_video(container)
+        if vs is None:
+            raise NoVideoStream("the file has no video stream")
         vs.thread_type = DECODE_THREADS
         for frame in container.decode(vs):
             yield frame.to_ndarray(format="gray")
@@ -540,10 +543,11 @@ def filter_video(src: Path, dst: Path, make: FilterFactory, progress: Progress |
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         with inp:
-            if not inp.streams.video:
+            vin = main_video(inp)
+            if vin is None:
                 raise NoVideoStream("the file has no video stream")
             with av.open(str(dst), "w", format="mp4") as out:
-                count = _transcode(inp, out, make, progress)
+                count = _transcode(inp, vin, out, make, progress)
     except BaseException:
         dst.unlink(missing_ok=True)
         raise
@@ -561,11 +565,11 @@ PIPELINE_DEPTH = 4
 
 def _transcode(
     inp: av.container.InputContainer,
+    vin: av.VideoStream,
     out: av.container.OutputContainer,
     make: FilterFactory,
     progress: Progress | None,
 ) -> int:
-    vin = inp.streams.video[0]
     vin.thread_type = DECODE_THREADS
     ain = inp.streams.audio[0] if inp.streams.audio else None
     # x264 needs even dimensions for 4:2:0: an odd-sized video is scaled to the even size just below.

@@ -38,6 +38,7 @@ from av.audio.stream import AudioStream
 from numpy.lib.stride_tricks import sliding_window_view
 
 from reelmind.errors import BadRequest, CorruptMedia
+from reelmind.media.probe import main_video
 
 #: the sample rate convert_video works at (a source at a lower rate is worked on at its own rate)
 WORK_RATE = 32_000
@@ -503,7 +504,7 @@ def _remux(
 ) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     with _open(src) as inp, av.open(str(dst), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-        video_in = inp.streams.video[0] if inp.streams.video else None
+        video_in = main_video(inp)
         video_out = out.add_stream_from_template(video_in) if video_in is not None else None
         audio_out = out.add_stream("aac", rate=out_rate)
         audio_out.layout = "mono"
