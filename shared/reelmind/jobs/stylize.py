@@ -33,9 +33,9 @@ import cv2
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
-from reelmind.errors import BadRequest, CorruptMedia, NoVideoStream
+from reelmind.errors import BadRequest, CorruptMedia
 from reelmind.media import colour
-from reelmind.media.probe import main_video
+from reelmind.media.probe import video_stream
 
 STYLES: tuple[str, ...] = ("cartoon", "sketch", "watercolor", "oil")
 
@@ -504,9 +504,7 @@ def _flicker_size(luma: Image) -> np.ndarray:
 
 def _decode_luma(path: Path) -> Iterable[np.ndarray]:
     with av.open(str(path), metadata_errors="ignore") as container:
-        vs = main_video(container)
-        if vs is None:
-            raise NoVideoStream("the file has no video stream")
+        vs = video_stream(container)
         vs.thread_type = DECODE_THREADS
         for frame in container.decode(vs):
             yield frame.to_ndarray(format="gray")
@@ -543,9 +541,7 @@ def filter_video(src: Path, dst: Path, make: FilterFactory, progress: Progress |
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         with inp:
-            vin = main_video(inp)
-            if vin is None:
-                raise NoVideoStream("the file has no video stream")
+            vin = video_stream(inp)
             with av.open(str(dst), "w", format="mp4") as out:
                 count = _transcode(inp, vin, out, make, progress)
     except BaseException:

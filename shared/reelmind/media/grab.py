@@ -16,7 +16,7 @@ import numpy as np
 
 from reelmind.errors import CorruptMedia
 from reelmind.media import colour, orient
-from reelmind.media.probe import main_video, open_for_decoding
+from reelmind.media.probe import open_for_decoding, video_stream
 from reelmind.media.resize import shrink
 
 
@@ -100,9 +100,7 @@ def grab_frames(path: Path, indices: Sequence[int], max_side: int = 1280) -> dic
     last = max(wanted)
     try:
         with open_for_decoding(path) as container:
-            stream = main_video(container)
-            if stream is None:
-                raise CorruptMedia("the file has no video stream")
+            stream = video_stream(container)
             stream.thread_type = "AUTO"
             for n, frame in enumerate(container.decode(stream)):
                 if n in wanted:

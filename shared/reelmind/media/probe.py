@@ -30,9 +30,7 @@ def probe(path: Path) -> MediaInfo:
     except av.error.FFmpegError as exc:
         raise CorruptMedia(f"the file could not be opened as media: {exc.strerror or exc}") from None
     with container:
-        vs = main_video(container)
-        if vs is None:
-            raise NoVideoStream("the file has no video stream (audio-only or data file)")
+        vs = video_stream(container)
         if not vs.codec_context or not vs.codec_context.name:
             raise UnsupportedMedia("the video stream's codec is unknown")
         width, height = vs.codec_context.width, vs.codec_context.height
@@ -69,6 +67,14 @@ def main_video(container: av.container.InputContainer) -> av.VideoStream | None:
     return next(
         (s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic), None
     )
+
+
+def video_stream(container: av.container.InputContainer) -> av.VideoStream:
+    """`main_video`, or NoVideoStream where there is none."""
+    vs = main_video(container)
+    if vs is None:
+        raise NoVideoStream("the file has no video stream (audio-only or data file)")
+    return vs
 
 
 def open_for_decoding(path: Path) -> av.container.InputContainer:

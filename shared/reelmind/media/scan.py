@@ -48,14 +48,14 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 from reelmind.errors import CorruptMedia
 from reelmind.media import colour, orient
 from reelmind.media import shots as shotlib
 from reelmind.media.frames import FrameQuality, frame_quality
-from reelmind.media.probe import main_video, open_for_decoding
+from reelmind.media.probe import open_for_decoding, video_stream
+from reelmind.media.resize import shrink
 
 AUDIO_RATE = 16_000
 AUDIO_SLACK_S = 1.0  # audio kept past the last picture
@@ -186,9 +186,7 @@ def _open(path: Path, expected_frames: int) -> tuple[float, bool, _Index | None]
     """Frame rate, whether there is audio, and the packet index (None where it cannot number frames)."""
     try:
         with open_for_decoding(path) as container:
-            vs = main_video(container)
-            if vs is None:
-                raise CorruptMedia("the file has no video stream")
+            vs = video_stream(container)
             fps = float(vs.average_rate or vs.guessed_rate or 25)
             has_audio = bool(container.streams.audio)
             index = _Index.build(container, vs)
@@ -436,7 +434,7 @@ def _decoder(
     parts: list[_Part] = []
     try:
         with open_for_decoding(path) as container:
-            cc = _video(container).codec_context
+            cc = video_stream(container).codec_context
             cc.thread_count = 1  # the decoders are the threads, and `skip_frame` then applies per packet
             if config.skip_disposable:
                 cc.skip_frame = "NONREF"
@@ -466,7 +464,7 @@ def _decode_range(
     A range that ends at an open-GOP key frame decodes that key frame too, for the leading pictures
     shown before it; they belong to this range, and the next range drops what it cannot decode of them.
     """
-    vs = _video(container)
+    vs = video_stream(container)
     cc = vs.codec_context
     jumps = None
     if config.skip_disposable and config.jump_ratio > 0 and cc.name in SKIP_PER_PICTURE:
@@ -506,7 +504,7 @@ def _decode_whole(
     """The whole stream by one decoder with frame threads."""
     try:
         with open_for_decoding(path) as container:
-            vs = _video(container)
+            vs = video_stream(container)
             vs.thread_type = "AUTO"
             if config.skip_disposable and index is not None:
                 vs.codec_context.skip_frame = "NONREF"
@@ -784,7 +782,7 @@ def _decode_wanted(
     remaining = set(wanted)
     try:
         with open_for_decoding(path) as container:
-            vs = _video(container)
+            vs = video_stream(container)
             cc = vs.codec_context
             cc.thread_count = 1  # so that the skip setting applies to exactly the packet sent next
             toggles = cc.name in SKIP_PER_PICTURE
@@ -816,13 +814,6 @@ def _keep_wanted(
     for frame in frames:
         if frame.pts in wanted:
             out[index.frame_of(frame.pts)] = _sample_planes(frame)[0]
-
-
-def _video(container: av.container.InputContainer) -> av.VideoStream:
-    vs = main_video(container)
-    if vs is None:  # `_open` found one in the same file
-        raise CorruptMedia("the file has no video stream")
-    return vs
 
 
 # --- audio ---
@@ -901,15 +892,9 @@ def _strided(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, n
 
 
 def _area(planes: Sequence[np.ndarray], width: int, height: int) -> np.ndarray:
-    """`cv2.resize(p, (width, height), interpolation=cv2.INTER_AREA)` of every plane, stacked: planes
-    strided to twice the size take OpenCV's vectorised halving, a few microseconds each."""
-    size = (height, width)
-    return np.stack(
-        [
-            p if p.shape == size else cv2.resize(p, (width, height), interpolation=cv2.INTER_AREA)
-            for p in planes
-        ]
-    )
+    """Every plane shrunk to `width` x `height` by area averaging, stacked: planes strided to twice the
+    size take OpenCV's vectorised halving, a few microseconds each."""
+    return np.stack([shrink(p, width, height) for p in planes])
 
 
 #: Planar 4:2:0 formats deeper than 8 bits, and the shift that keeps their top 8 bits.
