@@ -8,7 +8,14 @@ import pytest
 from reelmind import samples
 from reelmind.media import probe, scan
 from reelmind.media.keyframes import segment
-from reelmind.media.shots import CutConfig, detect_cuts
+from reelmind.media.shots import (
+    FEATURE_H,
+    FEATURE_W,
+    CutConfig,
+    detect_cuts,
+    frame_scores,
+    transition_mask,
+)
 
 
 @pytest.mark.parametrize("name", ["cuts", "transitions", "silent", "vertical", "phone", "speech"])
@@ -78,3 +85,36 @@ def test_dissolves_and_fades_start_new_shots_so_every_scene_gets_a_keyframe(
     for start, (lo, hi) in zip(gradual, clip.blends, strict=True):
         assert lo <= start < hi
     assert len(seg.keyframes) == len(clip.spec.segments)
+
+
+def test_a_linear_blend_of_distant_frames_is_a_transition_and_a_still_is_not() -> None:
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (FEATURE_H, FEATURE_W)).astype(np.float64)
+    b = rng.integers(0, 256, (FEATURE_H, FEATURE_W)).astype(np.float64)
+    fps, k = 30.0, 15
+    weights = np.concatenate([np.zeros(40), np.linspace(0, 1, 31), np.ones(40)])
+    frames = np.stack([np.rint((1 - w) * a + w * b) for w in weights]).astype(np.uint8)
+    mask = transition_mask(frames, fps)
+    # Inside the dissolve (frames 40-70) and only there: each is the mean of the frames k either side.
+    assert mask[40 + k // 2 : 70 - k // 2].all()
+    assert not mask[: 40 - k].any() and not mask[70 + k :].any()
+    assert not transition_mask(np.repeat(frames[:1], len(frames), axis=0), fps).any()
+
+
+def test_transition_mask_and_frame_scores_equal_their_definitions_in_floats() -> None:
+    rng = np.random.default_rng(4)
+    a, b = rng.integers(0, 256, (2, FEATURE_H, FEATURE_W))
+    w = np.clip((np.arange(90) - 30) / 30, 0, 1)[:, None, None]
+    noise = rng.normal(0, 12, (90, FEATURE_H, FEATURE_W))  # enough that some blend frames fail the test
+    features = np.clip(np.rint((1 - w) * a + w * b + noise), 0, 255).astype(np.uint8)
+    hists = rng.random((90, 48)).astype(np.float32)
+    f, k = features.astype(np.float64), 15
+    far = np.abs(f[2 * k :] - f[: -2 * k]).mean(axis=(1, 2))
+    blend = np.abs(f[k:-k] - 0.5 * (f[: -2 * k] + f[2 * k :])).mean(axis=(1, 2))
+    expected = np.zeros(90, bool)
+    expected[k:-k] = (far > 20.0) & (blend < 0.3 * far)
+    assert 0 < expected.sum() < 60
+    assert np.array_equal(transition_mask(features, 30.0), expected)
+    pixel = np.abs(np.diff(f, axis=0)).mean(axis=(1, 2))
+    hist = np.abs(np.diff(hists, axis=0)).sum(axis=1) * 0.5 * 255.0
+    assert np.allclose(frame_scores(features, hists)[1:], 0.5 * pixel + 0.5 * hist, rtol=1e-6)
