@@ -12,7 +12,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -150,8 +150,13 @@ class IngestService:
             if scanned.rotation:  # the header gives the stored size; the pictures are shown turned
                 width, height = orient.display_size(media.width, media.height, scanned.rotation)
                 media = replace(media, width=width, height=height, rotation=scanned.rotation)
-            seg = segment(scanned, self.config.max_keyframes)
-            payload = self._write_derived(video_id, media, scanned, seg)
+            # Compressing the signals and encoding the keyframes release the GIL: they run on a second
+            # core while this thread picks the keyframes and stores what is ready.
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                signals = Signals(scanned.times, scanned.scores, scanned.features, scanned.frames)
+                signals_bytes = pool.submit(signals.to_bytes)
+                seg = segment(scanned, self.config.max_keyframes)
+                payload = self._write_derived(video_id, media, scanned, seg, pool, signals_bytes)
             self.results.put_result(Result(video_id, "ingest", INGEST_VERSION, payload, self.clock()))
             # Announce before READY: if the announcement fails the event is retried and redone; analyzers
             # are idempotent, so a second announcement is harmless while a lost one would not be.
@@ -178,38 +183,39 @@ class IngestService:
         return IngestOutcome(video_id, VideoStatus.READY)
 
     def _write_derived(
-        self, video_id: str, media: MediaInfo, scanned: scan.ScanResult, seg: Segmentation
+        self,
+        video_id: str,
+        media: MediaInfo,
+        scanned: scan.ScanResult,
+        seg: Segmentation,
+        pool: Executor,
+        signals_bytes: Future[bytes],
     ) -> dict[str, Any]:
         signals_key = keys.derived_key(video_id, SIGNALS_FILE)
-        signals = Signals(scanned.times, scanned.scores, scanned.features, scanned.frames)
         keyframes = []
-        # Compressing the signals and encoding the keyframes release the GIL: run them on a second core
-        # while this thread stores what is ready.
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            signals_bytes = pool.submit(signals.to_bytes)
-            jpegs = pool.map(_keyframe_jpeg, seg.keyframes)
-            for pick, jpeg in zip(seg.keyframes, jpegs, strict=True):
-                c = pick.candidate
-                key = keys.derived_key(video_id, "keyframes", f"{c.frame:06d}.jpg")
-                self.blobs.put_bytes(key, jpeg, "image/jpeg")
-                keyframes.append(
-                    {
-                        "key": key,
-                        "frame": c.frame,
-                        "time_s": round(c.time_s, 3),
-                        "shot": pick.shot.index,
-                        "width": c.width,
-                        "height": c.height,
-                        "transition": pick.transition,
-                        "quality": pick.quality.to_dict(),
-                    }
-                )
-            audio_key = None
-            if scanned.audio is not None and len(scanned.audio):
-                audio_key = keys.derived_key(video_id, "audio.wav")
-                wav = encode.wav_bytes(scanned.audio, scan.AUDIO_RATE)
-                self.blobs.put_bytes(audio_key, wav, "audio/wav")
-            self.blobs.put_bytes(signals_key, signals_bytes.result(), "application/octet-stream")
+        jpegs = pool.map(_keyframe_jpeg, seg.keyframes)
+        for pick, jpeg in zip(seg.keyframes, jpegs, strict=True):
+            c = pick.candidate
+            key = keys.derived_key(video_id, "keyframes", f"{c.frame:06d}.jpg")
+            self.blobs.put_bytes(key, jpeg, "image/jpeg")
+            keyframes.append(
+                {
+                    "key": key,
+                    "frame": c.frame,
+                    "time_s": round(c.time_s, 3),
+                    "shot": pick.shot.index,
+                    "width": c.width,
+                    "height": c.height,
+                    "transition": pick.transition,
+                    "quality": pick.quality.to_dict(),
+                }
+            )
+        audio_key = None
+        if scanned.audio is not None and len(scanned.audio):
+            audio_key = keys.derived_key(video_id, "audio.wav")
+            wav = encode.wav_bytes(scanned.audio, scan.AUDIO_RATE)
+            self.blobs.put_bytes(audio_key, wav, "audio/wav")
+        self.blobs.put_bytes(signals_key, signals_bytes.result(), "application/octet-stream")
         return {
             "media": asdict(media),
             "signals": {"key": signals_key, "frames": len(scanned.frames)},
