@@ -50,7 +50,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from reelmind.errors import CorruptMedia
+from reelmind.errors import CorruptMedia, TooLong
 from reelmind.media import colour, orient
 from reelmind.media import shots as shotlib
 from reelmind.media.frames import FrameQuality, frame_quality
@@ -146,14 +146,22 @@ Progress = Callable[[int], None]
 
 
 def scan(
-    path: Path, expected_frames: int, config: ScanConfig | None = None, progress: Progress | None = None
+    path: Path,
+    expected_frames: int,
+    config: ScanConfig | None = None,
+    progress: Progress | None = None,
+    *,
+    max_frames: int | None = None,
 ) -> ScanResult:
+    """`expected_frames` is what the header says (0: unknown); a file holding more than `max_frames`
+    raises TooLong before anything is decoded (or, without timestamps to count them by, as soon as
+    decoding passes the limit), whatever its header claims."""
     config = config or ScanConfig()
-    fps, has_audio, index = _open(path, expected_frames)
+    fps, has_audio, index = _open(path, expected_frames, max_frames)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan-audio") as pool:
         keep = _audio_span(index, fps, expected_frames)
         audio = pool.submit(_audio, path, keep) if (config.extract_audio and has_audio) else None
-        parts, decoders = _decode(path, index, fps, config, _Progress(progress))
+        parts, decoders = _decode(path, index, fps, config, _Progress(progress), max_frames)
         track = audio.result() if audio is not None else None
     samples = _merge(parts, config.max_candidates)
     frame_times = _frame_times(parts, samples, index, expected_frames)
@@ -182,7 +190,7 @@ def scan(
     )
 
 
-def _open(path: Path, expected_frames: int) -> tuple[float, bool, _Index | None]:
+def _open(path: Path, expected_frames: int, max_frames: int | None) -> tuple[float, bool, _Index | None]:
     """Frame rate, whether there is audio, and the packet index (None where it cannot number frames)."""
     try:
         with open_for_decoding(path) as container:
@@ -196,11 +204,24 @@ def _open(path: Path, expected_frames: int) -> tuple[float, bool, _Index | None]
         raise CorruptMedia(
             f"only {index.count} of {expected_frames} frames are in the file; it is damaged or truncated"
         )
+    if index is not None and max_frames is not None and index.count > max_frames:
+        raise _too_many(index.count, max_frames)
     return fps, has_audio, index
 
 
+def _too_many(frames: int | None, max_frames: int) -> TooLong:
+    """`frames` None: counted while decoding, which stops past the limit."""
+    held = f"{frames} frames" if frames is not None else f"more than {max_frames} frames"
+    return TooLong(f"the file holds {held} (whatever its header says); the limit is {max_frames}")
+
+
 def _decode(
-    path: Path, index: _Index | None, fps: float, config: ScanConfig, report: _Progress
+    path: Path,
+    index: _Index | None,
+    fps: float,
+    config: ScanConfig,
+    report: _Progress,
+    max_frames: int | None,
 ) -> tuple[list[_Part], int]:
     """The parts the decoders produced side by side, and how many decoders there were; one decoder
     from the start if seeking is not exact."""
@@ -219,7 +240,7 @@ def _decode(
                 pass
         report.reset()
     whole = _Part(stride, config.max_candidates, fps)
-    return [_decode_whole(path, index, config, whole, report)], 1
+    return [_decode_whole(path, index, config, whole, report, max_frames)], 1
 
 
 def _frame_times(
@@ -499,9 +520,15 @@ def _decode_range(
 
 
 def _decode_whole(
-    path: Path, index: _Index | None, config: ScanConfig, part: _Part, report: _Progress
+    path: Path,
+    index: _Index | None,
+    config: ScanConfig,
+    part: _Part,
+    report: _Progress,
+    max_frames: int | None,
 ) -> _Part:
-    """The whole stream by one decoder with frame threads."""
+    """The whole stream by one decoder with frame threads; without an index every frame is decoded,
+    so the count of decoded frames is held to `max_frames`."""
     try:
         with open_for_decoding(path) as container:
             vs = video_stream(container)
@@ -511,9 +538,13 @@ def _decode_whole(
             for packet in container.demux(vs):
                 if packet.size:
                     _feed(vs.codec_context, packet, part, index, None, None, report)
+                if max_frames is not None and part.count > max_frames:
+                    raise _too_many(None, max_frames)
             _feed(vs.codec_context, None, part, index, None, None, report)
     except av.error.FFmpegError as exc:
         raise CorruptMedia(f"decoding failed after {part.count} frames: {exc}") from None
+    if max_frames is not None and part.count > max_frames:  # the last few come out of the threads
+        raise _too_many(None, max_frames)
     part.flush()
     return part
 

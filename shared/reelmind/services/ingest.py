@@ -146,7 +146,9 @@ class IngestService:
         try:
             media = probe.probe(path)
             check_limits(media, self.config.limits)
-            scanned = scan.scan(path, media.frame_count, self.config.scan, progress)
+            scanned = scan.scan(
+                path, media.frame_count, self.config.scan, progress, max_frames=self.config.limits.max_frames
+            )
             if scanned.rotation:  # the header gives the stored size; the pictures are shown turned
                 width, height = orient.display_size(media.width, media.height, scanned.rotation)
                 media = replace(media, width=width, height=height, rotation=scanned.rotation)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from reelmind import samples
-from reelmind.errors import CorruptMedia
+from reelmind.errors import CorruptMedia, TooLong
 from reelmind.media import grab, scan
 from reelmind.media.keyframes import segment
 
@@ -244,6 +244,20 @@ def test_a_raw_stream_without_timestamps_is_decoded_frame_by_frame(tmp_path: Pat
     assert np.array_equal(result.frames, np.arange(truth.frame_count))
     assert result.cuts == truth.cuts
     assert result.frame_times[-1] == pytest.approx((truth.frame_count - 1) / spec.fps, abs=1e-3)
+
+
+def test_frames_past_the_limit_are_refused_whatever_the_header_says(tmp_path: Path) -> None:
+    """Counted in the packet index before decoding; in a raw stream, which has no index, while
+    decoding, which stops just past the limit."""
+    spec = samples.ClipSpec("raw", SEGMENTS)
+    raw, mp4 = tmp_path / "clip.h264", tmp_path / "clip.mp4"
+    _write(raw, spec, container_format="h264")
+    _write(mp4, spec)
+    count = samples.truth(spec, mp4).frame_count
+    for path in (raw, mp4):
+        with pytest.raises(TooLong, match=f"the limit is {count - 1}"):
+            scan.scan(path, 10, max_frames=count - 1)
+        assert len(scan.scan(path, 10, max_frames=count).frames) > 0
 
 
 def test_a_phone_video_stored_on_its_side_is_seen_upright(clips: dict[str, samples.ClipTruth]) -> None:

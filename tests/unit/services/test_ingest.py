@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import struct
 from pathlib import Path
 
 import av
@@ -15,7 +16,7 @@ from reelmind import samples
 from reelmind.domain.video import Video, VideoStatus, video_id_for_content
 from reelmind.errors import Busy
 from reelmind.files import sha256_file
-from reelmind.media import encode
+from reelmind.media import encode, probe
 from reelmind.runtime import Runtime
 from reelmind.settings import Settings
 from tests.conftest import runtime_with
@@ -318,6 +319,35 @@ def test_limits_are_enforced(
     outcome = runtime.ingest.handle_upload("uploads/big.mp4")
     assert (outcome.status, outcome.error_code) == (VideoStatus.FAILED, code)
     assert outcome.error and str(int(next(iter(limits.values())))) in outcome.error
+    _assert_nothing_derived(runtime, outcome.video_id)
+
+
+def test_a_header_that_understates_the_length_does_not_get_past_the_frame_limit(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Matroska states its length in its header (a duration, and a per-track tag) and no frame count:
+    rewrite both to a quarter, and the file claims 10 frames while it holds 40."""
+    spec = samples.ClipSpec("long", (samples.Segment("coffee", 20), samples.Segment("rocket", 20)))
+    path = tmp_path / "understated.mkv"
+    with av.open(str(path), "w", format="matroska") as out:
+        vs = out.add_stream("libx264", rate=spec.fps)
+        vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, "yuv420p"
+        for img in samples.frames(spec):
+            out.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(vs.encode())
+    data = path.read_bytes()
+    duration = b"\x44\x89\x88" + struct.pack(">d", 1600.0)  # Segment Info: Duration, in milliseconds
+    tag = b"00:00:01.600000000"  # the track's DURATION tag
+    assert data.count(duration) == 1 and data.count(tag) == 1
+    data = data.replace(duration, b"\x44\x89\x88" + struct.pack(">d", 400.0))
+    path.write_bytes(data.replace(tag, b"00:00:00.400000000"))
+    assert probe.probe(path).frame_count == 10
+
+    runtime = runtime_with(settings, max_frames=20)
+    _upload(runtime, "uploads/understated.mkv", path)
+    outcome = runtime.ingest.handle_upload("uploads/understated.mkv")
+    assert (outcome.status, outcome.error_code) == (VideoStatus.FAILED, "too_long")
+    assert outcome.error and "40 frames" in outcome.error and "20" in outcome.error
     _assert_nothing_derived(runtime, outcome.video_id)
 
 
