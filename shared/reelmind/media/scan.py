@@ -50,7 +50,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from reelmind.errors import CorruptMedia, TooLong
+from reelmind.domain.limits import Limits
+from reelmind.errors import CorruptMedia, FrameTooLarge, TooLong
 from reelmind.media import colour, orient
 from reelmind.media import shots as shotlib
 from reelmind.media.frames import FrameQuality, frame_quality
@@ -151,17 +152,19 @@ def scan(
     config: ScanConfig | None = None,
     progress: Progress | None = None,
     *,
-    max_frames: int | None = None,
+    limits: Limits | None = None,
 ) -> ScanResult:
-    """`expected_frames` is what the header says (0: unknown); a file holding more than `max_frames`
-    raises TooLong before anything is decoded (or, without timestamps to count them by, as soon as
-    decoding passes the limit), whatever its header claims."""
+    """`expected_frames` is what the header says (0: unknown). A header can lie: with `limits`, a file
+    holding more frames than they allow raises TooLong before anything is decoded (without timestamps
+    to count them by, as soon as decoding passes the limit), and a picture larger than they allow
+    (the frame size can change mid-stream) raises FrameTooLarge when it is decoded."""
     config = config or ScanConfig()
+    max_frames = limits.max_frames if limits is not None else None
     fps, has_audio, index = _open(path, expected_frames, max_frames)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan-audio") as pool:
         keep = _audio_span(index, fps, expected_frames)
         audio = pool.submit(_audio, path, keep) if (config.extract_audio and has_audio) else None
-        parts, decoders = _decode(path, index, fps, config, _Progress(progress), max_frames)
+        parts, decoders = _decode(path, index, fps, config, _Progress(progress), limits)
         track = audio.result() if audio is not None else None
     samples = _merge(parts, config.max_candidates)
     frame_times = _frame_times(parts, samples, index, expected_frames)
@@ -221,17 +224,18 @@ def _decode(
     fps: float,
     config: ScanConfig,
     report: _Progress,
-    max_frames: int | None,
+    limits: Limits | None,
 ) -> tuple[list[_Part], int]:
     """The parts the decoders produced side by side, and how many decoders there were; one decoder
     from the start if seeking is not exact."""
     stride = max(1, round(fps / config.candidates_per_second))
+    size = (limits.max_width, limits.max_height) if limits is not None else None
     work = _Work.plan(index, fps, config)
     if work is not None:
         cap = max(8, config.max_candidates // work.decoders)
         with ThreadPoolExecutor(max_workers=work.decoders, thread_name_prefix="scan") as pool:
             jobs = [
-                pool.submit(_decoder, path, work, w, config, lambda: _Part(stride, cap, fps), report)
+                pool.submit(_decoder, path, work, w, config, lambda: _Part(stride, cap, fps, size), report)
                 for w in range(work.decoders)
             ]
             try:
@@ -239,7 +243,8 @@ def _decode(
             except _SeekMissed:
                 pass
         report.reset()
-    whole = _Part(stride, config.max_candidates, fps)
+    whole = _Part(stride, config.max_candidates, fps, size)
+    max_frames = limits.max_frames if limits is not None else None
     return [_decode_whole(path, index, config, whole, report, max_frames)], 1
 
 
@@ -637,8 +642,11 @@ class _Part:
 
     CHUNK = 64
 
-    def __init__(self, stride: int, max_candidates: int, fps: float) -> None:
+    def __init__(
+        self, stride: int, max_candidates: int, fps: float, max_size: tuple[int, int] | None = None
+    ) -> None:
         self.fps = fps  # for frames without timestamps
+        self.max_size = max_size  # (width, height) no picture may exceed, as coded
         self.rotation: int | None = None  # of the first frame; a stream has one display matrix
         self.space: colour.YuvSpace | None = None  # of the first frame too
         self.packets = self.errors = self.count = 0
@@ -653,6 +661,11 @@ class _Part:
         self._v: list[np.ndarray] = []
 
     def add(self, frame: av.VideoFrame, number: int, time_s: float) -> None:
+        if self.max_size is not None and (frame.width > self.max_size[0] or frame.height > self.max_size[1]):
+            raise FrameTooLarge(
+                f"a frame in the file is {frame.width}x{frame.height} (whatever its header says); "
+                f"the limit is {self.max_size[0]}x{self.max_size[1]}"
+            )
         if self.rotation is None:
             self.rotation = orient.rotation_of(frame)
             self.space = colour.YuvSpace.of(frame)

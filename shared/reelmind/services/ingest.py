@@ -147,7 +147,7 @@ class IngestService:
             media = probe.probe(path)
             check_limits(media, self.config.limits)
             scanned = scan.scan(
-                path, media.frame_count, self.config.scan, progress, max_frames=self.config.limits.max_frames
+                path, media.frame_count, self.config.scan, progress, limits=self.config.limits
             )
             if scanned.rotation:  # the header gives the stored size; the pictures are shown turned
                 width, height = orient.display_size(media.width, media.height, scanned.rotation)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from reelmind import samples
+from reelmind.domain.limits import Limits
 from reelmind.errors import CorruptMedia, TooLong
 from reelmind.media import grab, scan
 from reelmind.media.keyframes import segment
@@ -256,8 +257,8 @@ def test_frames_past_the_limit_are_refused_whatever_the_header_says(tmp_path: Pa
     count = samples.truth(spec, mp4).frame_count
     for path in (raw, mp4):
         with pytest.raises(TooLong, match=f"the limit is {count - 1}"):
-            scan.scan(path, 10, max_frames=count - 1)
-        assert len(scan.scan(path, 10, max_frames=count).frames) > 0
+            scan.scan(path, 10, limits=Limits(max_frames=count - 1))
+        assert len(scan.scan(path, 10, limits=Limits(max_frames=count)).frames) > 0
 
 
 def test_a_phone_video_stored_on_its_side_is_seen_upright(clips: dict[str, samples.ClipTruth]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 import struct
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -348,6 +349,43 @@ def test_a_header_that_understates_the_length_does_not_get_past_the_frame_limit(
     outcome = runtime.ingest.handle_upload("uploads/understated.mkv")
     assert (outcome.status, outcome.error_code) == (VideoStatus.FAILED, "too_long")
     assert outcome.error and "40 frames" in outcome.error and "20" in outcome.error
+    _assert_nothing_derived(runtime, outcome.video_id)
+
+
+def test_a_frame_size_that_grows_mid_stream_does_not_get_past_the_size_limit(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """H.264 may change its frame size at any key frame; the header shows the first one. Two raw
+    streams joined, 64x64 then 320x240, remuxed into an MP4 that says 64x64."""
+    raw = b""
+    for i, (width, height) in enumerate(((64, 64), (320, 240))):
+        part = tmp_path / f"part{i}.h264"
+        with av.open(str(part), "w", format="h264") as out:
+            vs = out.add_stream("libx264", rate=25, options={"x264-params": "bframes=0"})
+            vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+            for j in range(25):
+                img = np.full((height, width, 3), 60 + 120 * i, np.uint8)
+                img[:, (j * 3) % width] = 255
+                out.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+            out.mux(vs.encode())
+        raw += part.read_bytes()
+    (tmp_path / "joined.h264").write_bytes(raw)
+    path = tmp_path / "grows.mp4"
+    with av.open(str(tmp_path / "joined.h264")) as src, av.open(str(path), "w") as dst:
+        out_stream = dst.add_stream_from_template(src.streams.video[0])
+        out_stream.time_base = Fraction(1, 25)
+        for n, packet in enumerate(p for p in src.demux(video=0) if p.size):
+            packet.stream, packet.time_base = out_stream, Fraction(1, 25)
+            packet.pts, packet.dts, packet.duration = n, n, 1
+            dst.mux(packet)
+    media = probe.probe(path)
+    assert (media.width, media.height, media.frame_count, media.duration_s) == (64, 64, 50, 2.0)
+
+    runtime = runtime_with(settings, max_width=128, max_height=128)
+    _upload(runtime, "uploads/grows.mp4", path)
+    outcome = runtime.ingest.handle_upload("uploads/grows.mp4")
+    assert (outcome.status, outcome.error_code) == (VideoStatus.FAILED, "frame_too_large")
+    assert outcome.error and "320x240" in outcome.error and "128x128" in outcome.error
     _assert_nothing_derived(runtime, outcome.video_id)
 
 
