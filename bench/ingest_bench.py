@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import os
 import resource
 import tempfile
@@ -52,11 +53,22 @@ def clip(suffix: str = "") -> samples.ClipTruth:
     spec = samples.bench_spec(30)
     if suffix:
         spec = dataclasses.replace(spec, name=f"{spec.name}-{suffix}", encoder_params=VARIANTS[suffix][0])
-    path = CACHE / f"{spec.name}.mp4"
+    return cached_clip(spec)
+
+
+def cached_clip(spec: samples.ClipSpec) -> samples.ClipTruth:
+    """The clip from `var/bench`, made once per spec and version of the code that draws it: a changed
+    spec or generator makes a new file rather than reusing one whose pictures no longer match."""
+    key = hashlib.sha256(repr(spec).encode() + Path(samples.__file__).read_bytes()).hexdigest()[:10]
+    path = CACHE / f"{spec.name}-{key}.mp4"
     if path.exists():
         return samples.truth(spec, path)
     print(f"generating {path} (once) ...", flush=True)
-    return samples.write_clip(spec, path)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.mp4")
+    truth = samples.write_clip(spec, partial)
+    partial.replace(path)  # a run stopped half way leaves no clip that looks complete
+    return dataclasses.replace(truth, path=path)
 
 
 def decode_only(path: Path, thread_type: str) -> tuple[float, float]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from bench.ingest_bench import CACHE
+from bench.ingest_bench import cached_clip
 from bench.report import median, write_section
 from reelmind import samples
 from reelmind.jobs import stylize, voice
@@ -75,10 +75,7 @@ def main() -> None:
     tts_s = timed(lambda: tts(PARAGRAPH, seed=1), args.runs)
     long_speech = np.tile(speech, 2)[: 30 * 16_000]
     voice_s = timed(lambda: voice.convert(long_speech, 16_000, "deeper"), args.runs)
-    spec = samples.bench_spec(args.seconds)
-    clip = CACHE / f"bench720-{args.seconds}s.mp4"
-    if not clip.exists():
-        samples.write_clip(spec, clip)
+    clip = cached_clip(samples.bench_spec(args.seconds)).path
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         frames = reencode_only(clip, Path(tmp) / "base.mp4")
