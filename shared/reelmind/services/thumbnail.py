@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,25 +66,31 @@ class ThumbnailService:
             return None
         duration = max(1e-6, float(ingest.payload["media"]["duration_s"]))
         shots = {s["index"]: s for s in ingest.payload["shots"]}
-        # Fetching and JPEG coding release the GIL: keyframes are read and decoded, and the outputs
-        # encoded, a few at a time.
         with ThreadPoolExecutor(max_workers=IO_WORKERS) as pool:
-            datas = list(pool.map(lambda kf: self.blobs.get_bytes(kf["key"]), keyframes))
-            tiles = pool.map(self._tile, keyframes, datas)  # decoded while the cover is chosen and coded
+            # Fetching and JPEG coding release the GIL. The cover is chosen by the quality ingest
+            # measured, so its keyframe is fetched and coded on this thread at once while the pool
+            # fetches and decodes the others (from S3 on AWS) for the sprite.
+            # Older results have no stored quality: each keyframe is then decoded to be scored.
+            stored = all(kf.get("quality") for kf in keyframes)
+            datas = {} if stored else dict(enumerate(pool.map(self._fetch, keyframes)))
             scored = [
-                (*self._score(kf, data, shots[kf["shot"]], duration), i)
-                for i, (kf, data) in enumerate(zip(keyframes, datas, strict=True))
+                (*self._score(kf, datas.get(i), shots[kf["shot"]], duration), i)
+                for i, kf in enumerate(keyframes)
             ]
             best_score, best_q, best = max(scored, key=lambda t: (t[0], -t[2]))
-            cover = self._full(keyframes[best], datas[best])
-            sprite = encode.sprite_sheet(
-                list(tiles), self.config.sprite_tile_width, self.config.sprite_columns
-            )
-            sprite_data = pool.submit(encode.encode_image, sprite, self.config.fmt, 80)
-            sizes = self._write_covers(video_id, cover, pool)
-            ext, ctype = encode.EXTENSIONS[self.config.fmt], encode.CONTENT_TYPES[self.config.fmt]
-            sprite_key = keys.derived_key(video_id, "thumbnails", f"sprite.{ext}")
-            self.blobs.put_bytes(sprite_key, sprite_data.result(), ctype)
+            best_data = datas[best] if best in datas else self._fetch(keyframes[best])
+            pending = {
+                i: pool.submit(self._tile, kf, datas[i]) if i in datas else pool.submit(self._fetch_tile, kf)
+                for i, kf in enumerate(keyframes)
+                if i != best
+            }
+            cover = self._full(keyframes[best], best_data)
+            sizes = self._write_covers(video_id, cover)
+            tiles = [cover if i == best else pending[i].result() for i in range(len(keyframes))]
+        sprite = encode.sprite_sheet(tiles, self.config.sprite_tile_width, self.config.sprite_columns)
+        ext, ctype = encode.EXTENSIONS[self.config.fmt], encode.CONTENT_TYPES[self.config.fmt]
+        sprite_key = keys.derived_key(video_id, "thumbnails", f"sprite.{ext}")
+        self.blobs.put_bytes(sprite_key, encode.encode_image(sprite, self.config.fmt, 80), ctype)
         tile_h = sprite.shape[0] // max(1, -(-len(keyframes) // self.config.sprite_columns))
         payload = {
             "cover": {
@@ -106,25 +112,35 @@ class ThumbnailService:
         return payload
 
     def _score(
-        self, kf: dict[str, Any], data: bytes, shot: dict[str, Any], duration: float
+        self, kf: dict[str, Any], data: bytes | None, shot: dict[str, Any], duration: float
     ) -> tuple[float, FrameQuality]:
-        """By the quality ingest measured on the decoded frame itself (measured here for older results)."""
+        """By the quality ingest measured on the decoded frame itself (measured here, from `data`, for
+        older results)."""
         stored = kf.get("quality")
-        q = _quality(stored) if stored else frame_quality(luma_of(self._full(kf, data)))
+        if stored:
+            q = _quality(stored)
+        elif data is None:
+            raise ValueError("a keyframe without a stored quality needs its bytes to be scored")
+        else:
+            q = frame_quality(luma_of(self._full(kf, data)))
         return cover_score(q, kf["transition"], (shot["end_s"] - shot["start_s"]) / duration), q
 
-    def _write_covers(self, video_id: str, cover: np.ndarray, pool: Executor) -> list[dict[str, Any]]:
+    def _write_covers(self, video_id: str, cover: np.ndarray) -> list[dict[str, Any]]:
         ext, ctype = encode.EXTENSIONS[self.config.fmt], encode.CONTENT_TYPES[self.config.fmt]
         widths = sorted({min(w, int(cover.shape[1])) for w in self.config.widths}, reverse=True)
-        images = [encode.resize_to_width(cover, width) for width in widths]
         sizes = []
-        for img, data in zip(
-            images, pool.map(lambda i: encode.encode_image(i, self.config.fmt), images), strict=True
-        ):
+        for width in widths:
+            img = encode.resize_to_width(cover, width)
             key = keys.derived_key(video_id, "thumbnails", f"cover-{int(img.shape[1])}.{ext}")
-            self.blobs.put_bytes(key, data, ctype)
+            self.blobs.put_bytes(key, encode.encode_image(img, self.config.fmt), ctype)
             sizes.append({"key": key, "width": int(img.shape[1]), "height": int(img.shape[0])})
         return sizes
+
+    def _fetch(self, kf: dict[str, Any]) -> bytes:
+        return self.blobs.get_bytes(kf["key"])
+
+    def _fetch_tile(self, kf: dict[str, Any]) -> np.ndarray:
+        return self._tile(kf, self._fetch(kf))
 
     def _tile(self, kf: dict[str, Any], data: bytes) -> np.ndarray:
         """The keyframe decoded already shrunk to about the sprite's tile width."""

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from reelmind import samples
 from reelmind.media import encode
 from reelmind.media.frames import frame_quality, luma_of
+from reelmind.media.resize import shrink
 from reelmind.runtime import Runtime
 from reelmind.samples import ClipSpec, Segment
+from reelmind.services.thumbnail import cover_score
 
 HARD_CASES = [
     ClipSpec(
@@ -104,3 +108,51 @@ def test_thumbnail_is_idempotent(runtime: Runtime, clips: dict[str, samples.Clip
     again = runtime.thumbnail.handle_video_ready(video_id)
     assert again == payload
     assert runtime.results.get_results(video_id)["thumbnail"].created_at == first
+
+
+def test_each_sprite_tile_is_its_keyframe_in_order(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth]
+) -> None:
+    payload, ingest = _cover(runtime, clips["cuts"].path)
+    sprite = encode.decode_image(runtime.blobs.get_bytes(payload["sprite"]["key"]))
+    assert sprite is not None
+    w, h, cols = (
+        payload["sprite"]["tile_width"],
+        payload["sprite"]["tile_height"],
+        payload["sprite"]["columns"],
+    )
+    keyframes = [encode.decode_image(runtime.blobs.get_bytes(kf["key"])) for kf in ingest["keyframes"]]
+    assert len(keyframes) > 2 and payload["cover"]["frame"] in [kf["frame"] for kf in ingest["keyframes"]]
+    for i, keyframe in enumerate(keyframes):
+        assert keyframe is not None
+        r, c = divmod(i, cols)
+        tile = sprite[r * h : (r + 1) * h, c * w : (c + 1) * w].astype(int)
+        diffs = [np.abs(tile - shrink(k, w, h).astype(int)).mean() for k in keyframes if k is not None]
+        assert int(np.argmin(diffs)) == i and diffs[i] < 6
+
+
+def test_older_results_without_stored_quality_are_scored_from_the_keyframes(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth]
+) -> None:
+    payload, _ = _cover(runtime, clips["transitions"].path)
+    video_id = next(iter(runtime.results.list_videos().items)).video_id
+    ingest = runtime.results.get_results(video_id)["ingest"]
+    for kf in ingest.payload["keyframes"]:
+        del kf["quality"]
+    runtime.results.put_result(replace(ingest, version="ingest-3"))
+    runtime.results.put_result(replace(runtime.results.get_results(video_id)["thumbnail"], version="old"))
+    again = runtime.thumbnail.handle_video_ready(video_id)
+    assert again is not None
+    shots = {s["index"]: s for s in ingest.payload["shots"]}
+    duration = ingest.payload["media"]["duration_s"]
+    scores = {}
+    for kf in ingest.payload["keyframes"]:
+        image = encode.decode_image(runtime.blobs.get_bytes(kf["key"]))
+        assert image is not None
+        shot = shots[kf["shot"]]
+        share = (shot["end_s"] - shot["start_s"]) / duration
+        scores[kf["frame"]] = cover_score(frame_quality(luma_of(image)), kf["transition"], share)
+    assert len(scores) > 2
+    assert again["cover"]["frame"] == max(scores, key=lambda f: scores[f])
+    assert again["cover"]["score"] == pytest.approx(max(scores.values()), abs=1e-4)
+    assert again["cover"]["score"] != payload["cover"]["score"]  # measured on the JPEG, not the frame
