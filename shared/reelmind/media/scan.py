@@ -155,12 +155,12 @@ def scan(
     limits: Limits | None = None,
 ) -> ScanResult:
     """`expected_frames` is what the header says (0: unknown). A header can lie: with `limits`, a file
-    holding more frames than they allow raises TooLong before anything is decoded (without timestamps
-    to count them by, as soon as decoding passes the limit), and a picture larger than they allow
-    (the frame size can change mid-stream) raises FrameTooLarge when it is decoded."""
+    holding more frames, or frames spanning longer, than they allow raises TooLong before anything is
+    decoded (without timestamps to count them by, as soon as decoding passes the frame limit), and a
+    picture larger than they allow (the frame size can change mid-stream) raises FrameTooLarge when it
+    is decoded."""
     config = config or ScanConfig()
-    max_frames = limits.max_frames if limits is not None else None
-    fps, has_audio, index = _open(path, expected_frames, max_frames)
+    fps, has_audio, index = _open(path, expected_frames, limits)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scan-audio") as pool:
         keep = _audio_span(index, fps, expected_frames)
         audio = pool.submit(_audio, path, keep) if (config.extract_audio and has_audio) else None
@@ -193,7 +193,7 @@ def scan(
     )
 
 
-def _open(path: Path, expected_frames: int, max_frames: int | None) -> tuple[float, bool, _Index | None]:
+def _open(path: Path, expected_frames: int, limits: Limits | None) -> tuple[float, bool, _Index | None]:
     """Frame rate, whether there is audio, and the packet index (None where it cannot number frames)."""
     try:
         with open_for_decoding(path) as container:
@@ -207,8 +207,15 @@ def _open(path: Path, expected_frames: int, max_frames: int | None) -> tuple[flo
         raise CorruptMedia(
             f"only {index.count} of {expected_frames} frames are in the file; it is damaged or truncated"
         )
-    if index is not None and max_frames is not None and index.count > max_frames:
-        raise _too_many(index.count, max_frames)
+    if index is not None and limits is not None:
+        if index.count > limits.max_frames:
+            raise _too_many(index.count, limits.max_frames)
+        span = float(index.pts[-1] - index.pts[0]) * float(index.time_base)
+        if span > limits.max_duration_s:
+            raise TooLong(
+                f"the pictures span {span:.1f} s (whatever the header says); "
+                f"the limit is {limits.max_duration_s:.0f} s"
+            )
     return fps, has_audio, index
 
 

@@ -323,11 +323,15 @@ def test_limits_are_enforced(
     _assert_nothing_derived(runtime, outcome.video_id)
 
 
-def test_a_header_that_understates_the_length_does_not_get_past_the_frame_limit(
-    settings: Settings, tmp_path: Path
+@pytest.mark.parametrize(
+    ("limits", "says"),
+    [({"max_frames": 20}, "holds 40 frames"), ({"max_duration_s": 1.0}, "span 1.6 s")],
+)
+def test_a_header_that_understates_the_length_does_not_get_past_the_limits(
+    settings: Settings, tmp_path: Path, limits: dict[str, float], says: str
 ) -> None:
     """Matroska states its length in its header (a duration, and a per-track tag) and no frame count:
-    rewrite both to a quarter, and the file claims 10 frames while it holds 40."""
+    rewrite both to a quarter, and the file claims 10 frames (0.4 s) while it holds 40 (1.6 s)."""
     spec = samples.ClipSpec("long", (samples.Segment("coffee", 20), samples.Segment("rocket", 20)))
     path = tmp_path / "understated.mkv"
     with av.open(str(path), "w", format="matroska") as out:
@@ -344,11 +348,12 @@ def test_a_header_that_understates_the_length_does_not_get_past_the_frame_limit(
     path.write_bytes(data.replace(tag, b"00:00:00.400000000"))
     assert probe.probe(path).frame_count == 10
 
-    runtime = runtime_with(settings, max_frames=20)
+    runtime = runtime_with(settings, **limits)
     _upload(runtime, "uploads/understated.mkv", path)
     outcome = runtime.ingest.handle_upload("uploads/understated.mkv")
     assert (outcome.status, outcome.error_code) == (VideoStatus.FAILED, "too_long")
-    assert outcome.error and "40 frames" in outcome.error and "20" in outcome.error
+    assert outcome.error and says in outcome.error
+    assert f"the limit is {int(next(iter(limits.values())))}" in outcome.error
     _assert_nothing_derived(runtime, outcome.video_id)
 
 
