@@ -38,7 +38,8 @@ from av.audio.stream import AudioStream
 from numpy.lib.stride_tricks import sliding_window_view
 
 from reelmind.errors import BadRequest, CorruptMedia
-from reelmind.media.probe import main_video
+from reelmind.media.probe import main_video, video_duration
+from reelmind.media.scan import AUDIO_SLACK_S
 
 #: the sample rate convert_video works at (a source at a lower rate is worked on at its own rate)
 WORK_RATE = 32_000
@@ -473,6 +474,11 @@ def _decode_audio(src: Path, progress: Progress) -> tuple[np.ndarray, int, int, 
         if not container.streams.audio:
             raise BadRequest(f"{src.name} has no audio track to convert")
         stream = container.streams.audio[0]
+        # Kept for as long as the pictures last and a second more, as ingest keeps it: sound running on
+        # for hours past a short video (a mistake, or a file made to run up the bill) is not converted.
+        video = main_video(container)
+        pictures_s = video_duration(container, video) if video is not None else 0.0
+        keep_s = pictures_s + AUDIO_SLACK_S if pictures_s > 0 else None
         source_rate = int(stream.codec_context.sample_rate or stream.rate or WORK_RATE)
         work_rate = min(WORK_RATE, max(MIN_RATE, source_rate))
         out_rate = source_rate if source_rate in _AAC_RATES else 48_000
@@ -487,6 +493,8 @@ def _decode_audio(src: Path, progress: Progress) -> tuple[np.ndarray, int, int, 
             for frame in container.decode(stream):
                 if start_s is None and frame.time is not None:
                     start_s = max(0.0, float(frame.time))
+                if keep_s is not None and frame.time is not None and frame.time > (start_s or 0.0) + keep_s:
+                    break
                 chunks.extend(f.to_ndarray()[0] for f in resampler.resample(frame))
                 if duration > 0 and frame.time is not None:
                     progress(min(1.0, float(frame.time) / duration))
@@ -494,8 +502,9 @@ def _decode_audio(src: Path, progress: Progress) -> tuple[np.ndarray, int, int, 
         except av.error.FFmpegError as exc:
             raise CorruptMedia(f"the audio could not be decoded: {exc}") from None
     audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    if stream_s is not None:
-        audio = audio[: round(stream_s * work_rate)]
+    for limit_s in (stream_s, keep_s):
+        if limit_s is not None:
+            audio = audio[: round(limit_s * work_rate)]
     return audio, work_rate, out_rate, start_s or 0.0
 
 

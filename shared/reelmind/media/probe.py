@@ -37,7 +37,7 @@ def probe(path: Path) -> MediaInfo:
         if not width or not height:
             raise CorruptMedia("the video stream has no frame size; the file is probably truncated")
         fps = float(vs.average_rate or vs.guessed_rate or 0) or 0.0
-        duration_s = _duration(container, vs)
+        duration_s = video_duration(container, vs)
         if duration_s <= 0 or fps <= 0:
             raise CorruptMedia(
                 "the video stream has no duration or frame rate; the file is probably truncated"
@@ -85,9 +85,9 @@ def open_for_decoding(path: Path) -> av.container.InputContainer:
     return av.open(str(path), metadata_errors="ignore", options={"skip_frame": "all"})
 
 
-def _duration(container: av.container.InputContainer, vs: av.video.stream.VideoStream) -> float:
-    """The video stream's own length: Matroska and WebM give it only as a tag (the container's length
-    is that of its longest track, often the audio)."""
+def video_duration(container: av.container.InputContainer, vs: av.video.stream.VideoStream) -> float:
+    """The video stream's own length in seconds (0 when unknown): Matroska and WebM give it only as a
+    tag (the container's length is that of its longest track, often the audio)."""
     if vs.duration is not None and vs.time_base is not None:
         return float(vs.duration * vs.time_base)
     tagged = _DURATION_TAG.fullmatch(str(vs.metadata.get("DURATION", "")))

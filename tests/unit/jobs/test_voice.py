@@ -169,3 +169,28 @@ def test_convert_video_without_audio_is_a_bad_request(tmp_path: Path) -> None:
         voice.convert_video(clip.path, tmp_path / "out.mp4", "robot")
     with pytest.raises(BadRequest, match="unknown voice preset"):
         voice.convert_video(clip.path, tmp_path / "out.mp4", "whisper")
+
+
+def test_sound_running_on_past_the_pictures_is_converted_only_while_they_last(tmp_path: Path) -> None:
+    """1.6 s of pictures over a minute of tone: the sound is kept for the pictures and a second more."""
+    spec = samples.ClipSpec("tail", (samples.Segment("coffee", 20), samples.Segment("rocket", 20)))
+    path = tmp_path / "tail.mp4"
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=spec.fps)
+        vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, "yuv420p"
+        audio = out.add_stream("aac", rate=RATE)
+        for img in samples.frames(spec):
+            out.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(vs.encode())
+        tone = (0.2 * np.sin(np.arange(60 * RATE) * 2 * np.pi * 220 / RATE)).astype(np.float32)
+        size = audio.codec_context.frame_size or 1024
+        for start in range(0, len(tone) - size, size):
+            frame = av.AudioFrame.from_ndarray(tone[None, start : start + size], format="flt", layout="mono")
+            frame.sample_rate, frame.pts = RATE, start
+            out.mux(audio.encode(frame))
+        out.mux(audio.encode())
+    assert _streams(path)[2] > 59
+    out_path = voice.convert_video(path, tmp_path / "robot.mp4", "robot")
+    frames, video_s, audio_s, _, _ = _streams(out_path)
+    assert frames == 40 and video_s == pytest.approx(1.6, abs=0.05)
+    assert audio_s == pytest.approx(1.6 + 1.0, abs=0.1)
