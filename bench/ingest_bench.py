@@ -21,7 +21,9 @@ import resource
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import av
 
@@ -166,8 +168,8 @@ class Runs:
         self.runs.append(pipeline(self.truth.path))
 
     def table(self) -> str:
-        def med(rows: list[tuple[float, float]] | list[tuple[float, float, Scanned]], i: int) -> float:
-            return median([r[i] for r in rows])
+        def med(rows: Sequence[tuple[Any, ...]], i: int) -> float:
+            return median([float(r[i]) for r in rows])
 
         pw, pc = median([r.wall for r in self.runs]), median([r.cpu for r in self.runs])
         ing, thumb = median([r.ingest for r in self.runs]), median([r.thumbnail for r in self.runs])
