@@ -19,7 +19,7 @@ from typing import Any
 
 from reelmind.domain import keys
 from reelmind.domain.events import VideoReady
-from reelmind.domain.limits import Limits, check_limits
+from reelmind.domain.limits import Limits, check_limits, refused_audio
 from reelmind.domain.video import (
     MediaInfo,
     Video,
@@ -146,9 +146,11 @@ class IngestService:
         try:
             media = probe.probe(path)
             check_limits(media, self.config.limits)
-            scanned = scan.scan(
-                path, media.frame_count, self.config.scan, progress, limits=self.config.limits
-            )
+            audio_refused = refused_audio(media, self.config.limits)
+            scan_config = self.config.scan
+            if audio_refused is not None:
+                scan_config = replace(scan_config, extract_audio=False)
+            scanned = scan.scan(path, media.frame_count, scan_config, progress, limits=self.config.limits)
             if scanned.rotation:  # the header gives the stored size; the pictures are shown turned
                 width, height = orient.display_size(media.width, media.height, scanned.rotation)
                 media = replace(media, width=width, height=height, rotation=scanned.rotation)
@@ -159,6 +161,8 @@ class IngestService:
                 signals_bytes = pool.submit(signals.to_bytes)
                 seg = segment(scanned, self.config.max_keyframes)
                 payload = self._write_derived(video_id, media, scanned, seg, pool, signals_bytes)
+            if audio_refused is not None:
+                payload["audio_refused"] = audio_refused
             self.results.put_result(Result(video_id, "ingest", INGEST_VERSION, payload, self.clock()))
             # Announce before READY: if the announcement fails the event is retried and redone; analyzers
             # are idempotent, so a second announcement is harmless while a lost one would not be.

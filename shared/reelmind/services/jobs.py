@@ -106,7 +106,9 @@ class JobService:
         ingest = self.results.get_results(video_id).get("ingest")
         audio = ingest.payload.get("audio") if ingest is not None else None
         if needs_audio and not audio:
-            raise BadRequest(f"video {video_id} has no audio track; a {kind} job needs one")
+            refused = ingest.payload.get("audio_refused") if ingest is not None else None
+            why = f" ({refused})" if refused else ""
+            raise BadRequest(f"video {video_id} has no audio track{why}; a {kind} job needs one")
         if audio:
             inputs["audio"] = audio["key"]
         return inputs

@@ -15,7 +15,7 @@ import soundfile as sf
 
 from reelmind import samples
 from reelmind.domain.video import Video, VideoStatus, video_id_for_content
-from reelmind.errors import Busy
+from reelmind.errors import BadRequest, Busy
 from reelmind.files import sha256_file
 from reelmind.media import encode, probe
 from reelmind.runtime import Runtime
@@ -289,6 +289,23 @@ def test_every_accepted_codec_is_accepted_whatever_decodes_it(
     payload = runtime.results.get_results(ingested.video_id)["ingest"].payload
     assert [s["start_frame"] for s in payload["shots"] if s["entry"] == "cut"] == [20]
     assert payload["audio"] is not None
+
+
+def test_sound_in_a_codec_not_on_the_list_is_left_out_and_the_pictures_taken(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """AC-3 (as camcorders record it) is not on the list: its decoder never runs, the video is READY
+    without a sound track, and a job that needs sound says why it cannot run."""
+    path = tmp_path / "camcorder.mp4"
+    _encode(path, "mp4", "libx264", "ac3", 48_000)
+    video = _ingested(runtime, "uploads/codecs/camcorder.mp4", path)
+    assert video.media is not None and video.media.audio_codec == "ac3"
+    payload = runtime.results.get_results(video.video_id)["ingest"].payload
+    assert payload["audio"] is None and "'ac3' is not accepted" in payload["audio_refused"]
+    assert [s["start_frame"] for s in payload["shots"] if s["entry"] == "cut"] == [20]
+    assert not [i for i in runtime.blobs.list(f"derived/{video.video_id}/") if i.key.endswith(".wav")]
+    with pytest.raises(BadRequest, match="'ac3' is not accepted"):
+        runtime.jobs.create("voice", video.video_id, {"preset": "deeper"})
 
 
 def test_audio_running_on_past_the_pictures_is_cut_where_they_end(runtime: Runtime, tmp_path: Path) -> None:
