@@ -44,6 +44,13 @@ def probe(path: Path) -> MediaInfo:
             )
         frame_count = int(vs.frames) if vs.frames else round(duration_s * fps)
         audio = container.streams.audio[0] if container.streams.audio else None
+        # A sound track FFmpeg has no decoder for (an unknown or damaged sample entry) has no codec
+        # context: named "unknown", it is refused like any codec not on the list, the pictures kept.
+        audio_cc = audio.codec_context if audio is not None else None
+        audio_codec = None if audio is None else UNKNOWN_CODEC
+        audio_rate = None
+        if audio_cc is not None:
+            audio_codec, audio_rate = audio_cc.codec.canonical_name, int(audio_cc.sample_rate or 0) or None
         bitrate = int(container.bit_rate or (size * 8 / duration_s))
         return MediaInfo(
             container=container.format.name,
@@ -55,10 +62,14 @@ def probe(path: Path) -> MediaInfo:
             frame_count=frame_count,
             # The format's name, not the decoder's: FFmpeg decodes AV1 with libdav1d and MP3 with mp3float.
             video_codec=vs.codec_context.codec.canonical_name,
-            audio_codec=audio.codec_context.codec.canonical_name if audio is not None else None,
-            audio_sample_rate=int(audio.codec_context.sample_rate) if audio is not None else None,
+            audio_codec=audio_codec,
+            audio_sample_rate=audio_rate,
             bitrate_bps=bitrate,
         )
+
+
+#: The codec name of a stream FFmpeg cannot identify.
+UNKNOWN_CODEC = "unknown"
 
 
 def main_video(container: av.container.InputContainer) -> av.VideoStream | None:

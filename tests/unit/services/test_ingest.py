@@ -291,20 +291,24 @@ def test_every_accepted_codec_is_accepted_whatever_decodes_it(
     assert payload["audio"] is not None
 
 
+@pytest.mark.parametrize("codec", ["ac3", "unknown"])
 def test_sound_in_a_codec_not_on_the_list_is_left_out_and_the_pictures_taken(
-    runtime: Runtime, tmp_path: Path
+    runtime: Runtime, tmp_path: Path, codec: str
 ) -> None:
-    """AC-3 (as camcorders record it) is not on the list: its decoder never runs, the video is READY
-    without a sound track, and a job that needs sound says why it cannot run."""
+    """AC-3 (as camcorders record it) is not on the list, and a sound track whose sample entry FFmpeg
+    cannot identify has no decoder at all: neither is decoded, the video is READY without a sound
+    track, and a job that needs sound says why it cannot run."""
     path = tmp_path / "camcorder.mp4"
-    _encode(path, "mp4", "libx264", "ac3", 48_000)
+    _encode(path, "mp4", "libx264", "ac3" if codec == "ac3" else "aac", 48_000)
+    if codec == "unknown":  # the AAC sample entry and its decoder configuration, renamed
+        path.write_bytes(path.read_bytes().replace(b"mp4a", b"qqqq").replace(b"esds", b"zzzz"))
     video = _ingested(runtime, "uploads/codecs/camcorder.mp4", path)
-    assert video.media is not None and video.media.audio_codec == "ac3"
+    assert video.media is not None and video.media.audio_codec == codec
     payload = runtime.results.get_results(video.video_id)["ingest"].payload
-    assert payload["audio"] is None and "'ac3' is not accepted" in payload["audio_refused"]
+    assert payload["audio"] is None and f"{codec!r} is not accepted" in payload["audio_refused"]
     assert [s["start_frame"] for s in payload["shots"] if s["entry"] == "cut"] == [20]
     assert not [i for i in runtime.blobs.list(f"derived/{video.video_id}/") if i.key.endswith(".wav")]
-    with pytest.raises(BadRequest, match="'ac3' is not accepted"):
+    with pytest.raises(BadRequest, match=f"{codec!r} is not accepted"):
         runtime.jobs.create("voice", video.video_id, {"preset": "deeper"})
 
 
