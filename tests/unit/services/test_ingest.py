@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import shutil
 import struct
 from fractions import Fraction
@@ -15,7 +16,7 @@ import soundfile as sf
 
 from reelmind import samples
 from reelmind.domain.video import Video, VideoStatus, video_id_for_content
-from reelmind.errors import BadRequest, Busy
+from reelmind.errors import BadRequest, Busy, InputError
 from reelmind.files import sha256_file
 from reelmind.media import encode, probe
 from reelmind.runtime import Runtime
@@ -234,6 +235,47 @@ def test_bad_files_end_failed_with_a_typed_reason(
     _assert_nothing_derived(runtime, outcome.video_id)
     again = runtime.ingest.handle_upload(key)  # a retry is a no-op, not a crash loop
     assert again.status is VideoStatus.FAILED and again.video_id == outcome.video_id
+
+
+def _input_codes() -> set[str]:
+    found, todo = set(), [InputError]
+    while todo:
+        cls = todo.pop()
+        found.add(cls.code)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_damaged_copies_of_a_clip_end_ready_or_failed_with_a_typed_reason(
+    runtime: Runtime, tmp_path: Path, seed: int
+) -> None:
+    """Copies of a small clip with bits flipped, a range zeroed or garbage inserted anywhere (header,
+    index, pictures, sound): each ends READY with its thumbnails, or FAILED with a typed reason and
+    nothing under derived/; none escapes as an unexpected error."""
+    rng = random.Random(seed)
+    spec = samples.ClipSpec("damaged", (samples.Segment("coffee", 20), samples.Segment("rocket", 20, "zoom")))
+    data = samples.write_clip(spec, tmp_path / "clip.mp4").path.read_bytes()
+    codes = _input_codes()
+    for i in range(20):
+        damaged, at = bytearray(data), rng.randrange(len(data))
+        damage = rng.choice(["flip", "zero", "insert"])
+        if damage == "flip":
+            for _ in range(rng.randint(1, 40)):
+                damaged[rng.randrange(len(damaged))] ^= 1 << rng.randrange(8)
+        elif damage == "zero":
+            end = min(len(damaged), at + rng.randint(1, 4000))
+            damaged[at:end] = bytes(end - at)
+        else:
+            damaged[at:at] = rng.randbytes(rng.randint(1, 2000))
+        key = f"uploads/damaged/{seed}-{i}.mp4"
+        runtime.blobs.put_bytes(key, bytes(damaged))
+        outcome = runtime.ingest.handle_upload(key)
+        if outcome.status is VideoStatus.READY:
+            assert runtime.thumbnail.handle_video_ready(outcome.video_id) is not None
+        else:
+            assert outcome.status is VideoStatus.FAILED and outcome.error_code in codes, (damage, outcome)
+            _assert_nothing_derived(runtime, outcome.video_id)
 
 
 def _encode(path: Path, container: str, video: str, audio: str, rate: int, audio_s: float = 2.0) -> None:
