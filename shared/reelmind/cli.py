@@ -76,6 +76,13 @@ def cmd_process(args: argparse.Namespace) -> int:
     return 1 if failed and args.strict else 0
 
 
+def _sound(ingest: dict[str, Any]) -> str:
+    if ingest.get("audio"):
+        return ", audio"
+    refused = (ingest.get("media") or {}).get("audio_codec") if ingest.get("audio_refused") else None
+    return f", sound left out ({refused} is not accepted)" if refused else ", no audio"
+
+
 def _summary(rt: Runtime, f: Path, video: dict[str, Any]) -> str:
     assert rt.local is not None
     head = f"{f.name}: {video['video_id']} {video['status']}"
@@ -87,7 +94,7 @@ def _summary(rt: Runtime, f: Path, video: dict[str, Any]) -> str:
     lines = [
         f"{head}  {media.get('width')}x{media.get('height')} {media.get('duration_s')} s "
         f"{len(ingest.get('shots', []))} shots, {len(ingest.get('keyframes', []))} keyframes"
-        + (", audio" if ingest.get("audio") else ", no audio"),
+        + _sound(ingest),
     ]
     thumb = res.get("thumbnail")
     if thumb:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 from reelmind import samples
@@ -61,3 +64,26 @@ def test_models_verifies_every_file(settings: Settings, capsys: pytest.CaptureFi
 def test_an_unknown_analyzer_is_a_clear_error(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["reanalyze", "--kind", "astrology"]) == 2
     assert "no analyzer astrology" in capsys.readouterr().err
+
+
+def test_process_says_when_the_sound_was_left_out(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = samples.ClipSpec("camcorder", (samples.Segment("coffee", 20), samples.Segment("rocket", 20)))
+    path = tmp_path / "camcorder.mp4"
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=spec.fps)
+        vs.width, vs.height, vs.pix_fmt = spec.width, spec.height, "yuv420p"
+        sound = out.add_stream("ac3", rate=48_000)
+        for img in samples.frames(spec):
+            out.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(vs.encode())
+        silence = np.zeros((1, 1536), np.float32)
+        for n in range(32):
+            frame = av.AudioFrame.from_ndarray(silence, format="flt", layout="mono")
+            frame.sample_rate, frame.pts = 48_000, n * 1536
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode())
+    assert main(["process", "-q", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "READY" in out and "2 shots" in out and "sound left out (ac3 is not accepted)" in out
