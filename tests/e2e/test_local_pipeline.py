@@ -215,14 +215,36 @@ def test_an_upload_that_keeps_failing_transiently_is_retried_then_dead_lettered(
 
 def test_a_handler_that_keeps_failing_is_dead_lettered_not_looped(runtime: Runtime) -> None:
     assert runtime.local is not None
+    # GIVEN "video ready" for a video whose ingest never finished (its row still says PROCESSING)
+    now = runtime.ingest.clock()
+    runtime.results.create_video(Video("vstuck", "uploads/u1/stuck.mp4", VideoStatus.PROCESSING, now, now))
     ready = load_event("eventbridge_video_ready.json")
-    ready["detail"] = {"video_id": "vdoesnotexist"}
+    ready["detail"] = {"video_id": "vstuck"}
     runtime.local.queue.publish([ready])
     stats = runtime.local.drain()
-    subscribers = len(VIDEO_READY_SUBSCRIBERS)
-    assert stats.failed_attempts == 3 * subscribers and stats.dead_letters == subscribers
+    # THEN each subscriber that cannot work on it is tried three times, then dead-lettered with the
+    # reason (subtitles have nothing to do without an ingest result, so that one just returns)
+    failing = VIDEO_READY_SUBSCRIBERS - {"TranscribeFunction"}
+    assert stats.failed_attempts == 3 * len(failing) and stats.dead_letters == len(failing)
     dead = runtime.local.queue.dead_letters()
-    assert {d["target"] for d in dead} == VIDEO_READY_SUBSCRIBERS
-    assert all("NotFound" in d["error"] for d in dead)
-    assert all(json.loads(d["body"])["detail"]["video_id"] == "vdoesnotexist" for d in dead)
+    assert {d["target"] for d in dead} == failing
+    assert all(("Busy" in d["error"]) != (d["target"] == "ThumbnailFunction") for d in dead)
+    assert all(json.loads(d["body"])["detail"]["video_id"] == "vstuck" for d in dead)
     assert runtime.local.queue.pending() == 0
+
+
+def test_events_about_a_deleted_video_are_no_ops(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth]
+) -> None:
+    """Deleted after its "video ready" was sent: every subscriber does nothing, and nothing is dead-lettered
+    (retrying cannot help, and dead letters for it would hide real failures)."""
+    assert runtime.local is not None
+    runtime.blobs.put_file("uploads/u1/gone.mp4", clips["silent"].path)
+    outcome = runtime.ingest.handle_upload("uploads/u1/gone.mp4")  # its notification waits in the queue
+    runtime.catalog.delete(outcome.video_id, lambda _: None)
+    stats = runtime.local.drain()
+    assert stats.failed_attempts == 0 and stats.dead_letters == 0
+    assert set(stats.by_function) >= VIDEO_READY_SUBSCRIBERS
+    assert runtime.results.get_video(outcome.video_id) is None
+    assert runtime.results.get_results(outcome.video_id) == {}
+    assert list(runtime.blobs.list(f"derived/{outcome.video_id}/")) == []

@@ -111,7 +111,7 @@ class Analyzer(Protocol):
 class Outcome:
     video_id: str
     kind: str
-    status: str  # "ok" | "failed" | "unchanged"
+    status: str  # "ok" | "failed" | "unchanged" | "gone"
     payload: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, str]:
@@ -148,8 +148,8 @@ class AnalysisService:
             self._built[kind] = factory()
         return self._built[kind]
 
-    def context(self, video_id: str) -> VideoContext:
-        video = self.results.get_video(video_id)
+    def context(self, video_id: str, video: Video | None = None) -> VideoContext:
+        video = video or self.results.get_video(video_id)
         if video is None:
             raise NotFound(f"no video {video_id!r}")
         results = self.results.get_results(video_id)
@@ -161,8 +161,14 @@ class AnalysisService:
         return VideoContext(video, results["ingest"].payload, results, self.blobs)
 
     def run(self, kind: str, video_id: str, *, force: bool = False) -> Outcome:
+        """Analyze the video; "gone" (nothing done) when it was deleted after the event naming it was
+        sent: retrying could not help, and a dead letter for every such event would hide real ones."""
         analyzer = self.analyzer(kind)
-        ctx = self.context(video_id)
+        video = self.results.get_video(video_id)
+        if video is None:
+            log.info("video %s no longer exists; no %s to do", video_id, kind)
+            return Outcome(video_id, kind, "gone")
+        ctx = self.context(video_id, video)
         version = analyzer.version(ctx)
         existing = ctx.results.get(kind)
         if existing is not None and existing.version == version and not force:

@@ -114,9 +114,11 @@ class JobService:
         return inputs
 
     def on_video_ready(self, video_id: str) -> dict[str, Any] | None:
-        """Subtitles for every video with an audio track (the transcript also feeds safety and search)."""
+        """Subtitles for every video with an audio track (the transcript also feeds safety and search);
+        None where there is none, or the video was deleted after the event was sent."""
         if self.results.get_video(video_id) is None:
-            raise NotFound(f"no video {video_id!r}")
+            log.info("video %s no longer exists; no subtitles", video_id)
+            return None
         ingest = self.results.get_results(video_id).get("ingest")
         if ingest is None or not ingest.payload.get("audio"):
             return None

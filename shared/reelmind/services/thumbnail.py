@@ -52,6 +52,11 @@ class ThumbnailService:
         self.clock = clock
 
     def handle_video_ready(self, video_id: str) -> dict[str, Any] | None:
+        """The thumbnails; None when there is nothing to make them from (no keyframes, or the video was
+        deleted after the event was sent)."""
+        if self.results.get_video(video_id) is None:
+            log.info("video %s no longer exists; no thumbnails", video_id)
+            return None
         results = self.results.get_results(video_id)
         existing = results.get("thumbnail")
         if existing is not None and existing.version == THUMBNAIL_VERSION:

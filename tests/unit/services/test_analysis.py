@@ -69,8 +69,9 @@ def test_quality_of_a_phone_video_stored_on_its_side_is_that_of_the_same_video_s
 
 
 def test_analyzing_a_video_that_is_not_ready(runtime: Runtime) -> None:
-    with pytest.raises(NotFound):
-        runtime.analysis.run("tags", "vmissing")
+    # Deleted (or never there): nothing to do, and nothing to retry.
+    assert runtime.analysis.run("tags", "vmissing").status == "gone"
+    assert runtime.results.get_results("vmissing") == {}
     with pytest.raises(NotFound, match="no analyzer"):
         runtime.analysis.run("horoscope", "vmissing")
     from reelmind.domain.video import Video, VideoStatus
