@@ -18,10 +18,11 @@ runtime = bootstrap()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     """One message: an S3 notification, or S3's `s3:TestEvent` (it has no Records: nothing to do)."""
     for r in S3Event({"Records": [], **record.json_body}).records:
-        outcome = runtime.ingest.handle_object_created(r.s3.get_object.key)
+        left = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context else None
+        outcome = runtime.ingest.handle_object_created(r.s3.get_object.key, time_left_s=left)
         logger.info("upload handled", extra=outcome.to_dict())
 
 

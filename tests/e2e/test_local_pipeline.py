@@ -8,9 +8,11 @@ from typing import Any
 
 from reelmind import samples
 from reelmind.adapters.local.events import s3_notification
+from reelmind.adapters.local.runner import LambdaContext
 from reelmind.domain.video import Video, VideoStatus, video_id_for_content
 from reelmind.files import sha256_file
 from reelmind.runtime import Runtime
+from reelmind.services.ingest import CLEANUP_S
 from reelmind.wiring import read_wiring
 from tests.conftest import ALL_RESULTS, load_event
 
@@ -144,6 +146,19 @@ def test_the_ingest_handler_takes_a_real_sqs_event_of_an_s3_notification(
     assert _ingest(runtime, event) == {"batchItemFailures": []}
     video = _video_at(runtime, "uploads/holiday clip 猫.mp4")
     assert video.status is VideoStatus.READY
+
+
+def test_the_ingest_handler_gives_the_service_the_time_the_function_has_left(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth]
+) -> None:
+    assert runtime.local is not None
+    event = load_event("sqs_s3_object_created.json")
+    runtime.blobs.put_file("uploads/holiday clip 猫.mp4", clips["silent"].path)
+    spec = runtime.local.runner.wiring.functions["IngestFunction"]
+    short = LambdaContext(spec.logical_id, spec.memory_mb, CLEANUP_S)  # invoked with 30 s to go
+    assert runtime.local.runner.handler(spec)(event, short) == {"batchItemFailures": []}
+    video = _video_at(runtime, "uploads/holiday clip 猫.mp4")
+    assert video.status is VideoStatus.FAILED and video.error_code == "too_long"
 
 
 def test_s3s_test_message_on_the_queue_is_acknowledged_and_ignored(runtime: Runtime) -> None:

@@ -27,7 +27,7 @@ from reelmind.domain.video import (
     video_id_for_content,
     video_id_for_rejected_key,
 )
-from reelmind.errors import Busy, EmptyFile, InputError, TooLarge, TransientError
+from reelmind.errors import Busy, EmptyFile, InputError, TooLarge, TooLong, TransientError
 from reelmind.files import sha256_file
 from reelmind.media import encode, orient, probe, scan
 from reelmind.media.keyframes import PickedKeyframe, Segmentation, segment
@@ -37,6 +37,8 @@ from reelmind.ports import BlobStore, Event, EventBus, Result, ResultStore
 
 log = logging.getLogger(__name__)
 
+#: Seconds kept back from the caller's time to record a failure and remove what was written.
+CLEANUP_S = 30.0
 INGEST_VERSION = "ingest-4"  # 4: keyframes in the stream's colour space, HDR mapped to SDR; colour
 
 
@@ -77,16 +79,23 @@ class IngestService:
         self.config = config
         self.clock = clock
 
-    def handle_object_created(self, raw_key: str, progress: scan.Progress | None = None) -> IngestOutcome:
+    def handle_object_created(
+        self, raw_key: str, progress: scan.Progress | None = None, *, time_left_s: float | None = None
+    ) -> IngestOutcome:
         """Entry point for an S3 notification: `raw_key` is form-encoded, as S3 sends it."""
         try:
             key = keys.decode_event_key(raw_key)
         except InputError as exc:
             return self._reject(raw_key, exc)
-        return self.handle_upload(key, progress)
+        return self.handle_upload(key, progress, time_left_s=time_left_s)
 
-    def handle_upload(self, key: str, progress: scan.Progress | None = None) -> IngestOutcome:
-        """`key` is the decoded object key."""
+    def handle_upload(
+        self, key: str, progress: scan.Progress | None = None, *, time_left_s: float | None = None
+    ) -> IngestOutcome:
+        """`key` is the decoded object key. `time_left_s`: how long the caller may still run (a Lambda
+        function's remaining time); a scan still going `CLEANUP_S` before that ends the video FAILED
+        (`too_long`) while there is time to say so, rather than being cut off and retried."""
+        deadline = None if time_left_s is None else time.monotonic() + time_left_s - CLEANUP_S
         try:
             keys.validate_upload_key(key)
         except InputError as exc:
@@ -140,7 +149,7 @@ class IngestService:
                     )
             if not self.results.claim(video_id, self.clock(), self.config.lease_s):
                 raise Busy(f"video {video_id} is being ingested by another worker; retry later")
-            return self._process(video_id, path, progress)
+            return self._process(video_id, path, _guarded(progress, deadline, time_left_s))
 
     def _process(self, video_id: str, path: Path, progress: scan.Progress | None) -> IngestOutcome:
         try:
@@ -276,6 +285,26 @@ class IngestService:
         )
         log.warning("upload %r rejected: %s (%s)", key, exc.message, exc.code)
         return IngestOutcome(video_id, VideoStatus.FAILED, error_code=exc.code, error=exc.message)
+
+
+def _guarded(
+    progress: scan.Progress | None, deadline: float | None, time_left_s: float | None
+) -> scan.Progress | None:
+    """`progress`, checking the deadline whenever the scan reports (every few dozen frames, from each
+    decoder's thread, so every decoder stops soon after it passes)."""
+    if deadline is None:
+        return progress
+
+    def report(frames: int) -> None:
+        if time.monotonic() > deadline:
+            raise TooLong(
+                f"the video could not be processed in the {time_left_s:.0f} s the function had left; "
+                "it is too long or too large for this deployment's limits"
+            )
+        if progress is not None:
+            progress(frames)
+
+    return report
 
 
 def _keyframe_jpeg(pick: PickedKeyframe) -> bytes:

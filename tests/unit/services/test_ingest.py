@@ -20,6 +20,7 @@ from reelmind.errors import BadRequest, Busy, InputError
 from reelmind.files import sha256_file
 from reelmind.media import encode, probe
 from reelmind.runtime import Runtime
+from reelmind.services.ingest import CLEANUP_S
 from reelmind.settings import Settings
 from tests.conftest import runtime_with
 
@@ -455,6 +456,22 @@ def test_a_frame_size_that_grows_mid_stream_does_not_get_past_the_size_limit(
     assert (outcome.status, outcome.error_code) == (VideoStatus.FAILED, "frame_too_large")
     assert outcome.error and "320x240" in outcome.error and "128x128" in outcome.error
     _assert_nothing_derived(runtime, outcome.video_id)
+
+
+def test_a_scan_that_would_outrun_the_function_ends_failed_while_there_is_time_to_say_so(
+    runtime: Runtime, clips: dict[str, samples.ClipTruth]
+) -> None:
+    _upload(runtime, "uploads/slow/clip.mp4", clips["cuts"].path)
+    # GIVEN no more time left than ingest keeps back to record a failure
+    outcome = runtime.ingest.handle_upload("uploads/slow/clip.mp4", time_left_s=CLEANUP_S + 0.01)
+    assert (outcome.status, outcome.error_code) == (VideoStatus.FAILED, "too_long")
+    assert outcome.error and "the function had left" in outcome.error
+    _assert_nothing_derived(runtime, outcome.video_id)
+    # Without a deadline (the local default) the same upload, under another key, is the same video:
+    # the failure is recorded, not retried into a loop.
+    _upload(runtime, "uploads/slow/again.mp4", clips["cuts"].path)
+    again = runtime.ingest.handle_upload("uploads/slow/again.mp4")
+    assert again.video_id == outcome.video_id and again.status is VideoStatus.FAILED and again.duplicate
 
 
 def test_an_8k_frame_is_refused_before_decoding(settings: Settings, tmp_path: Path) -> None:
