@@ -202,7 +202,10 @@ class AnalysisService:
         while True:
             page = self.results.list_videos(status=VideoStatus.READY, limit=100, cursor=cursor)
             for video in page.items:
-                ctx = self.context(video.video_id)
+                try:
+                    ctx = self.context(video.video_id, video)
+                except NotFound:  # deleted since the page was read
+                    continue
                 todo = [
                     k
                     for k in kinds

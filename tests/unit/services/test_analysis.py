@@ -103,6 +103,14 @@ def test_reanalyze_finds_results_of_an_old_version_and_redoes_them(
     assert list(changed.analysis.stale()) == []
 
 
+def test_reanalysis_skips_a_video_being_deleted_as_it_lists(runtime: Runtime) -> None:
+    from reelmind.domain.video import Video, VideoStatus
+
+    # A delete removes the results, then the row: listed READY, nothing left to read.
+    runtime.results.create_video(Video("vgoing", "uploads/g.mp4", VideoStatus.READY, 1.0, 1.0))
+    assert list(runtime.analysis.stale()) == []
+
+
 def test_a_request_for_an_unknown_analyzer_is_refused(runtime: Runtime) -> None:
     with pytest.raises(NotFound):
         runtime.analysis.request("v1", ["tags", "astrology"])
