@@ -34,7 +34,7 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
 from reelmind.errors import BadRequest, CorruptMedia
-from reelmind.media import colour
+from reelmind.media import colour, orient
 from reelmind.media.probe import video_stream
 
 STYLES: tuple[str, ...] = ("cartoon", "sketch", "watercolor", "oil")
@@ -616,7 +616,7 @@ def _transcode(
 
     count = 0
     source = packets()
-    # Audio that comes before the first picture waits for it: the picture's rotation has to be on the
+    # Audio that comes before the first picture waits for it: the picture's display matrix has to be on the
     # output stream before anything is muxed (muxing writes the header).
     held: list[tuple[np.ndarray | None, av.Packet[Any] | av.VideoFrame, int]] | None = []
     with ThreadPoolExecutor(1, "stylize-read") as reader, ThreadPoolExecutor(1, "stylize-write") as writer:
@@ -632,8 +632,9 @@ def _transcode(
             picture, item = got
             if picture is not None:
                 if held is not None:
-                    if isinstance(item, av.VideoFrame) and item.rotation:
-                        vout.set_display_rotation(item.rotation)
+                    matrix = orient.display_matrix(item) if isinstance(item, av.VideoFrame) else None
+                    if matrix is not None:  # the turn, and a mirror where there is one
+                        vout.set_display_matrix(matrix)
                     writes.extend(writer.submit(write, *args) for args in held)
                     held = None
                 picture = stylize(picture)

@@ -104,7 +104,9 @@ def grab_frames(path: Path, indices: Sequence[int], max_side: int = 1280) -> dic
             stream.thread_type = "AUTO"
             for n, frame in enumerate(container.decode(stream)):
                 if n in wanted:
-                    img: np.ndarray = orient.upright(colour.frame_to_bgr(frame), orient.rotation_of(frame))
+                    img: np.ndarray = orient.upright(
+                        colour.frame_to_bgr(frame), *orient.orientation_of(frame)
+                    )
                     h, w = img.shape[:2]
                     scale = max_side / max(h, w)
                     out[n] = (

@@ -94,6 +94,7 @@ class Candidate:
     rotation: int  # the display matrix's turn (see `reelmind.media.orient`)
     quality: FrameQuality  # of the upright picture, measured on the part's thread beside the other parts
     space: colour.YuvSpace = colour.OPENCV_SPACE  # the stream's YUV matrix, range and transfer (HDR)
+    mirror: bool = False  # flipped left to right once turned (see `reelmind.media.orient`)
 
     @property
     def width(self) -> int:
@@ -106,11 +107,11 @@ class Candidate:
 
     def bgr(self) -> np.ndarray:
         """The picture, upright."""
-        return orient.upright(colour.i420_to_bgr(*self.planes, self.space), self.rotation)
+        return orient.upright(colour.i420_to_bgr(*self.planes, self.space), self.rotation, self.mirror)
 
     def luma(self) -> np.ndarray:
         """The luma plane, upright."""
-        return orient.upright(self.planes[0], self.rotation)
+        return orient.upright(self.planes[0], self.rotation, self.mirror)
 
 
 @dataclass(slots=True)
@@ -655,6 +656,7 @@ class _Part:
         self.fps = fps  # for frames without timestamps
         self.max_size = max_size  # (width, height) no picture may exceed, as coded
         self.rotation: int | None = None  # of the first frame; a stream has one display matrix
+        self.mirror = False
         self.space: colour.YuvSpace | None = None  # of the first frame too
         self.packets = self.errors = self.count = 0
         self.frames: list[int] = []
@@ -674,13 +676,13 @@ class _Part:
                 f"the limit is {self.max_size[0]}x{self.max_size[1]}"
             )
         if self.rotation is None:
-            self.rotation = orient.rotation_of(frame)
+            self.rotation, self.mirror = orient.orientation_of(frame)
             self.space = colour.YuvSpace.of(frame)
         strided, converted = _sample_planes(frame)
         self._reduce(*strided)
         if number >= self._next:
             frame, planes = converted or _converted(frame)
-            self.candidates.append(_candidate(frame, planes, number, self.rotation))
+            self.candidates.append(_candidate(frame, planes, number, self.rotation, self.mirror))
             self._next = number + self.stride
             if len(self.candidates) > self._max:
                 self.candidates, self.stride = self.candidates[::2], self.stride * 2
@@ -973,7 +975,11 @@ def _top_bits(plane: np.ndarray, shift: int) -> np.ndarray:
 
 
 def _candidate(
-    frame: av.VideoFrame, planes: tuple[np.ndarray, np.ndarray, np.ndarray], number: int, rotation: int
+    frame: av.VideoFrame,
+    planes: tuple[np.ndarray, np.ndarray, np.ndarray],
+    number: int,
+    rotation: int,
+    mirror: bool,
 ) -> Candidate:
     w, h = frame.width, frame.height
     scale = min(1.0, MAX_CANDIDATE_SIDE / max(w, h))
@@ -983,5 +989,6 @@ def _candidate(
         planes = _planes(frame)
     # Views, not copies: they keep the decoded frame alive, and the decoder hands out a fresh buffer for
     # every frame, so the pixels stay as decoded. Thinning the pool releases the frames it drops.
-    quality = frame_quality(orient.upright(planes[0], rotation))
-    return Candidate(number, -1, 0.0, planes, w, h, rotation, quality, colour.YuvSpace.of(frame))
+    quality = frame_quality(orient.upright(planes[0], rotation))  # a mirror image scores the same
+    space = colour.YuvSpace.of(frame)
+    return Candidate(number, -1, 0.0, planes, w, h, rotation, quality, space, mirror)

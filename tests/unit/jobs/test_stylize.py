@@ -13,6 +13,7 @@ import pytest
 from reelmind import samples
 from reelmind.errors import BadRequest
 from reelmind.jobs import stylize
+from reelmind.media import orient
 
 SPEC = samples.ClipSpec(
     "stylize",
@@ -147,20 +148,34 @@ def test_flicker_measure() -> None:
     assert stylize.frame_differences([colour, colour + 50]).tolist() == [50.0]
 
 
-def test_keeps_the_display_rotation(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "matrix",
+    [
+        None,  # a quarter turn, set as a rotation
+        [0, 1 << 16, 0, 1 << 16, 0, 0, 0, 0, 1 << 30],  # a quarter turn and a mirror (a transpose)
+    ],
+    ids=["turn", "turn_and_mirror"],
+)
+def test_keeps_the_display_matrix(tmp_path: Path, matrix: list[int] | None) -> None:
     src = tmp_path / "portrait.mp4"
     with av.open(str(src), "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        stream.set_display_rotation(90)
+        if matrix is None:
+            stream.set_display_rotation(90)
+        else:
+            stream.set_display_matrix(matrix)
         for i in range(10):
             picture = np.full((48, 64, 3), 20 * i, np.uint8)
             out.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="bgr24")))
         out.mux(stream.encode(None))
+    with av.open(str(src)) as container:
+        wanted = orient.display_matrix(next(container.decode(video=0)))
     dst = stylize.stylize_video(src, tmp_path / "styled.mp4", "cartoon")
     with av.open(str(dst)) as container:
         frames = list(container.decode(video=0))
-    assert len(frames) == 10 and frames[0].rotation == 90
+    assert len(frames) == 10 and wanted is not None and orient.display_matrix(frames[0]) == wanted
+    assert orient.orientation_of(frames[0]) == ((90, False) if matrix is None else (270, True))
 
 
 def test_unknown_style_is_a_bad_request(clip: samples.ClipTruth, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ setting differently), and open GOPs whose leading pictures straddle the boundary
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -259,6 +260,44 @@ def test_frames_past_the_limit_are_refused_whatever_the_header_says(tmp_path: Pa
         with pytest.raises(TooLong, match=f"the limit is {count - 1}"):
             scan.scan(path, 10, limits=Limits(max_frames=count - 1))
         assert len(scan.scan(path, 10, limits=Limits(max_frames=count)).frames) > 0
+
+
+_ONE, _W = 1 << 16, 1 << 30  # 1.0 in the display matrix's 16.16 entries, and its w entry (2.30)
+
+
+@pytest.mark.parametrize(
+    ("matrix", "shown"),
+    [
+        # How FFmpeg's players show the stored picture under each matrix (fftools' autorotate): the
+        # stored pictures are made by undoing that (each of these flips is its own inverse).
+        ((-_ONE, 0, 0, 0, _ONE, 0, 0, 0, _W), lambda p: p[:, ::-1]),  # mirrored left to right
+        ((_ONE, 0, 0, 0, -_ONE, 0, 0, 0, _W), lambda p: p[::-1]),  # mirrored top to bottom
+        ((0, _ONE, 0, _ONE, 0, 0, 0, 0, _W), lambda p: p.transpose(1, 0, 2)),  # turned and mirrored
+        ((0, -_ONE, 0, -_ONE, 0, 0, 0, 0, _W), lambda p: p.transpose(1, 0, 2)[::-1, ::-1]),
+    ],
+    ids=["hflip", "vflip", "transpose", "antitranspose"],
+)
+def test_a_display_matrix_that_mirrors_is_undone_as_players_undo_it(
+    tmp_path: Path, matrix: tuple[int, ...], shown: Callable[[np.ndarray], np.ndarray]
+) -> None:
+    spec = samples.ClipSpec("mirror", (samples.Segment("chelsea", 12),), width=160, height=96, audio=None)
+    truth = list(samples.frames(spec))
+    path = tmp_path / "mirror.mp4"
+    with av.open(str(path), "w") as out:
+        stored_h, stored_w = shown(truth[0]).shape[:2]
+        vs = out.add_stream("libx264", rate=spec.fps)
+        vs.width, vs.height, vs.pix_fmt = stored_w, stored_h, "yuv420p"
+        vs.set_display_matrix(list(matrix))
+        for picture in truth:
+            stored = np.ascontiguousarray(shown(picture))
+            out.mux(vs.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")))
+        out.mux(vs.encode())
+    candidate = scan.scan(path, len(truth)).candidates[-1]
+    upright = truth[candidate.frame][:, :, ::-1].astype(int)
+    assert candidate.bgr().shape == upright.shape
+    assert np.abs(candidate.bgr().astype(int) - upright).mean() < 12
+    again = grab.grab_frames(path, [candidate.frame])[candidate.frame]  # frames decoded again for OCR
+    assert np.abs(again.astype(int) - upright).mean() < 12
 
 
 def test_a_phone_video_stored_on_its_side_is_seen_upright(clips: dict[str, samples.ClipTruth]) -> None:
